@@ -1,0 +1,3 @@
+from paraspike.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Benchmark programs (not tests): they print tables and write JSON under a results folder."""

@@ -1,0 +1,74 @@
+"""Timing helpers shared by the benchmark programs."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+__all__ = ["median_time", "machine_info", "write_json"]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_time(
+    run: Callable[[], object], device: torch.device, repeats: int, warmup: int, cap_s: float
+) -> tuple[float, int]:
+    """Median wall time of ``run()`` over up to ``repeats`` runs after ``warmup`` runs.
+
+    Stops early once the total time spent passes ``cap_s`` (at least one timed run is made).
+    Returns ``(median seconds, number of timed runs)``.
+    """
+    spent = 0.0
+    for _ in range(warmup):
+        start = time.perf_counter()
+        run()
+        _sync(device)
+        spent += time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+        spent += times[-1]
+        if spent > cap_s:
+            break
+    return statistics.median(times), len(times)
+
+
+def machine_info(device: torch.device) -> dict[str, object]:
+    info: dict[str, object] = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_name(),
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def write_json(path: Path, payload: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2))

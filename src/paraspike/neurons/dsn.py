@@ -1,0 +1,231 @@
+r"""The Dynamic Decay Spiking Neuron (DSN) of arXiv:2602.01133 (spec: shared/spec/dsn.md).
+
+Per channel ``c`` (parameters shared over batch and spatial positions)::
+
+    a'_t    = G(x)_t                              decay logit (default: causal depthwise conv, k=4)
+    log a_t = logsigmoid(a'_t) / tau              alpha_t = sigmoid(a'_t) ** (1/tau) in (0, 1)
+    H_t     = alpha_t * H_{t-1} + (1 - alpha_t) * x_t
+    S_t     = clip(floor(H_t / V_th + 1/2), 0, N)  integer spike count (binary when N = 1)
+
+Multi-step mode (``step_mode='m'``, input ``[T, B, C, *]``) computes all ``H_t`` with a parallel
+linear scan; single-step mode (``'s'``, input ``[B, C, *]``) advances the same state by one step
+with the serial update. The state (``H`` and the last ``k-1`` inputs of the conv) carries over
+between calls in either mode, so a stream can be fed in chunks; ``reset()`` starts a new sequence.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from paraspike.neurons.base import MemoryModule
+from paraspike.neurons.decay import DECAY_GENERATORS, build_decay_generator
+from paraspike.ops import linear_scan, resolve_scan_backend, spike_fire
+from paraspike.ops.firing import SURROGATES
+from paraspike.ops.scan import _BACKENDS
+
+__all__ = ["DSN", "DSNState"]
+
+
+class DSNState(NamedTuple):
+    """State of a DSN between calls.
+
+    Attributes:
+        h: membrane potential ``H_{t-1}`` ``[B, C, *]``.
+        history: the last ``k-1`` inputs ``[k-1, B, C, *]`` (``None`` when the generator needs none).
+    """
+
+    h: Tensor
+    history: Tensor | None
+
+
+class DSN(MemoryModule):
+    """Dynamic Decay Spiking Neuron.
+
+    Args:
+        channels: number of channels ``C`` (dimension 2 in ``[T, B, C, *]``, 1 in ``[B, C, *]``).
+        kernel_size: ``k``, taps of the causal decay conv (paper: 4).
+        tau: decay exponent ``alpha = sigmoid(a')**(1/tau)`` (paper: 0.25, i.e. power 4).
+        max_spike: ``N``, the largest spike count (paper: 4); ``1`` gives binary spikes.
+        v_threshold: ``V_th`` (paper: 1.0).
+        surrogate: surrogate gradient for binary firing (``"atan"``, ``"sigmoid"``, ``"rect"``);
+            integer firing (``N >= 2``) always uses the rectangular straight-through gradient.
+        surrogate_alpha: sharpness of the surrogate (``None``: its default).
+        decay: decay-logit generator: ``"causal_conv"`` (default), ``"static"``, ``"fc"``,
+            ``"low_rank"`` or ``"channel_conv"``.
+        rank: rank for ``"low_rank"`` decay or low-rank mixing (default ``C // 4``).
+        enhanced: enhanced DSN: mix the causal-conv features across neurons.
+        mixing: the enhanced DSN's mixing, ``"fc"`` or ``"low_rank"``.
+        backend: scan backend (``"auto"``, ``"chunked"``, ``"naive"``, ...).
+        step_mode: ``"m"`` or ``"s"``.
+        store_h_seq: keep the last multi-step membrane potentials in ``self.h_seq``.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int = 4,
+        tau: float = 0.25,
+        max_spike: int = 4,
+        v_threshold: float = 1.0,
+        surrogate: str = "atan",
+        surrogate_alpha: float | None = None,
+        decay: str = "causal_conv",
+        rank: int | None = None,
+        enhanced: bool = False,
+        mixing: str = "fc",
+        backend: str = "auto",
+        step_mode: str = "m",
+        store_h_seq: bool = False,
+    ) -> None:
+        super().__init__(step_mode)
+        _check_positive_int("channels", channels)
+        _check_positive_int("kernel_size", kernel_size)
+        _check_positive_int("max_spike", max_spike)
+        if not (isinstance(tau, (int, float)) and tau > 0):
+            raise ValueError(f"tau must be > 0 (alpha = sigmoid(a')**(1/tau)), got {tau!r}")
+        if not (isinstance(v_threshold, (int, float)) and v_threshold > 0):
+            raise ValueError(f"v_threshold must be > 0, got {v_threshold!r}")
+        if surrogate not in SURROGATES:
+            raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {sorted(SURROGATES)}")
+        if decay not in DECAY_GENERATORS:
+            raise ValueError(f"unknown decay generator {decay!r}; choose one of {', '.join(DECAY_GENERATORS)}")
+        if backend != "auto" and backend not in _BACKENDS:
+            raise ValueError(f"unknown scan backend {backend!r}; choose one of {', '.join(sorted(_BACKENDS))}, auto")
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.tau = float(tau)
+        self.max_spike = max_spike
+        self.v_threshold = float(v_threshold)
+        self.surrogate = surrogate
+        self.surrogate_alpha = surrogate_alpha
+        self.decay = decay
+        self.enhanced = enhanced
+        self.backend = backend
+        self.store_h_seq = store_h_seq
+        self.decay_logit = build_decay_generator(
+            decay, channels, kernel_size, rank=rank, enhanced=enhanced, mixing=mixing
+        )
+        self.register_memory("h")
+        self.register_memory("history")
+        self.register_memory("h_seq")
+
+    # ----------------------------------------------------------------------------- state
+    @property
+    def state(self) -> DSNState | None:
+        """The current state, or ``None`` before the first call / after ``reset()``."""
+        if self.h is None:
+            return None
+        return DSNState(self.h, self.history)
+
+    def set_state(self, state: DSNState | None) -> None:
+        """Continue from ``state`` (e.g. one saved from another module or a previous run)."""
+        if state is None:
+            self.reset()
+            return
+        if not isinstance(state, DSNState):
+            raise TypeError(f"state must be a DSNState or None, got {type(state).__name__}")
+        needed = self.decay_logit.history_length
+        if needed and (state.history is None or state.history.shape[0] != needed):
+            got = None if state.history is None else tuple(state.history.shape)
+            raise ValueError(f"state.history must hold the last {needed} inputs [{needed}, B, C, *], got {got}")
+        self.h, self.history = state.h, state.history
+
+    # ----------------------------------------------------------------------------- checks
+    def _check_input(self, x: Tensor, mode: str) -> None:
+        layout = "[T, B, C, *]" if mode == "m" else "[B, C, *]"
+        min_dim = 3 if mode == "m" else 2
+        if not isinstance(x, Tensor):
+            raise TypeError(f"DSN input must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"DSN input must be floating point, got dtype {x.dtype}; convert it with .float()")
+        if x.dim() < min_dim:
+            hint = " (for one time step use step_mode='s')" if mode == "m" else ""
+            raise ValueError(f"DSN in step_mode={mode!r} expects {layout}, got shape {tuple(x.shape)}{hint}")
+        channel_dim = 2 if mode == "m" else 1
+        if x.shape[channel_dim] != self.channels:
+            raise ValueError(
+                f"DSN was built for {self.channels} channels but input {layout} has "
+                f"{x.shape[channel_dim]} at dimension {channel_dim} (shape {tuple(x.shape)})"
+            )
+        if mode == "m" and x.shape[0] == 0:
+            raise ValueError("DSN input has no time steps (dimension 0 has size 0)")
+
+    def _check_state(self, step_shape: torch.Size) -> None:
+        if self.h is not None and self.h.shape != step_shape:
+            raise ValueError(
+                f"DSN state has shape {tuple(self.h.shape)} but the input step is {tuple(step_shape)} "
+                "[B, C, *]; call reset() (or spikingjelly's functional.reset_net) between sequences "
+                "of different shapes"
+            )
+        if self.history is not None and self.history.shape[1:] != step_shape:
+            raise ValueError(
+                f"DSN history has shape {tuple(self.history.shape)}, expected [k-1, *{tuple(step_shape)}]; "
+                "call reset() between sequences of different shapes"
+            )
+
+    # ----------------------------------------------------------------------------- math
+    def _log_decay_and_input(self, x_seq: Tensor) -> tuple[Tensor, Tensor]:
+        """``(log alpha, (1 - alpha) * x)`` for ``x_seq`` ``[T, B, C, *]``, using the history."""
+        logits = self.decay_logit(x_seq, self.history)
+        log_alpha = F.logsigmoid(logits) / self.tau
+        return log_alpha, -torch.expm1(log_alpha) * x_seq
+
+    def _advance_history(self, x_seq: Tensor) -> None:
+        keep = self.decay_logit.history_length
+        if keep == 0:
+            return
+        past = self.history if self.history is not None else x_seq.new_zeros((keep, *x_seq.shape[1:]))
+        self.history = torch.cat([past, x_seq], dim=0)[-keep:]
+
+    def _fire(self, h: Tensor) -> Tensor:
+        return spike_fire(h, self.v_threshold, self.max_spike, self.surrogate, self.surrogate_alpha)
+
+    def multi_step_forward(self, x_seq: Tensor) -> Tensor:
+        """Spikes ``[T, B, C, *]`` for inputs ``[T, B, C, *]``: parallel scan over time."""
+        self._check_input(x_seq, "m")
+        self._check_state(x_seq.shape[1:])
+        log_alpha, u = self._log_decay_and_input(x_seq)
+        h_seq, self.h = linear_scan(u, log_alpha, self.h, backend=self.backend)
+        self._advance_history(x_seq)
+        if self.store_h_seq:
+            self.h_seq = h_seq
+        return self._fire(h_seq)
+
+    def single_step_forward(self, x: Tensor) -> Tensor:
+        """Spikes ``[B, C, *]`` for one step ``[B, C, *]``: the serial update."""
+        self._check_input(x, "s")
+        self._check_state(x.shape)
+        log_alpha, u = self._log_decay_and_input(x.unsqueeze(0))
+        alpha = torch.exp(log_alpha[0])
+        self.h = u[0] if self.h is None else alpha * self.h + u[0]
+        self._advance_history(x.unsqueeze(0))
+        return self._fire(self.h)
+
+    def scan_backend(self, device: torch.device | str = "cpu") -> str:
+        """The scan backend this neuron uses on ``device`` (``"auto"`` resolved)."""
+        return resolve_scan_backend(self.backend, device)
+
+    def extra_repr(self) -> str:
+        parts = [
+            f"channels={self.channels}",
+            f"kernel_size={self.kernel_size}",
+            f"tau={self.tau}",
+            f"max_spike={self.max_spike}",
+            f"v_threshold={self.v_threshold}",
+            f"decay={self.decay!r}",
+        ]
+        if self.enhanced:
+            parts.append("enhanced=True")
+        if self.max_spike == 1:
+            parts.append(f"surrogate={self.surrogate!r}")
+        parts.append(f"backend={self.backend!r}")
+        return ", ".join(parts) + ", " + super().extra_repr()
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")

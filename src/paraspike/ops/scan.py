@@ -1,0 +1,143 @@
+r"""The linear-scan operator behind every parallel neuron in paraspike.
+
+.. math:: h_t = e^{g_t} h_{t-1} + u_t, \qquad t = 0..T-1,\ h_{-1} = h_0
+
+computed over dimension 0 (time) for any trailing shape. Backends share one signature and are
+interchangeable; ``naive`` is the specification, every other backend is tested against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from paraspike.ops._checks import check_float_tensor, working_dtype
+from paraspike.ops.scan_chunked import linear_scan_chunked
+from paraspike.ops.scan_naive import linear_scan_naive
+
+__all__ = [
+    "linear_scan",
+    "register_scan_backend",
+    "available_scan_backends",
+    "resolve_scan_backend",
+    "ScanBackend",
+]
+
+ScanFunction = Callable[[Tensor, Tensor, "Tensor | None", "int | None"], "tuple[Tensor, Tensor]"]
+
+
+@dataclass(frozen=True)
+class ScanBackend:
+    """A registered scan implementation.
+
+    Attributes:
+        name: the name passed as ``backend=``.
+        function: ``(u, log_decay, h0, chunk_size) -> (h, h_last)`` on working-dtype tensors.
+        is_available: ``(device) -> None`` when the backend can run there, else a reason string.
+        priority: higher wins when ``backend="auto"`` chooses among available backends.
+    """
+
+    name: str
+    function: ScanFunction
+    is_available: Callable[[torch.device], str | None]
+    priority: int
+
+
+_BACKENDS: dict[str, ScanBackend] = {}
+
+
+def register_scan_backend(
+    name: str,
+    function: ScanFunction,
+    *,
+    is_available: Callable[[torch.device], str | None] = lambda device: None,
+    priority: int = 0,
+) -> None:
+    """Register a scan backend under ``name`` (replacing any backend of that name)."""
+    _BACKENDS[name] = ScanBackend(name, function, is_available, priority)
+
+
+def available_scan_backends(device: torch.device | str = "cpu") -> list[str]:
+    """Names of the backends that can run on ``device``, best first."""
+    device = torch.device(device)
+    usable = [b for b in _BACKENDS.values() if b.is_available(device) is None]
+    return [b.name for b in sorted(usable, key=lambda b: -b.priority)]
+
+
+def resolve_scan_backend(backend: str, device: torch.device | str) -> str:
+    """Turn ``backend`` (a name or ``"auto"``) into the name of a backend that runs on ``device``.
+
+    Raises:
+        ValueError: the name is unknown.
+        RuntimeError: the backend was asked for explicitly but cannot run on ``device``.
+    """
+    device = torch.device(device)
+    if backend == "auto":
+        return available_scan_backends(device)[0]
+    if backend not in _BACKENDS:
+        known = ", ".join(sorted(_BACKENDS)) + ", auto"
+        raise ValueError(f"unknown scan backend {backend!r}; choose one of: {known}")
+    reason = _BACKENDS[backend].is_available(device)
+    if reason is not None:
+        raise RuntimeError(f"scan backend {backend!r} cannot run on {device}: {reason}")
+    return backend
+
+
+register_scan_backend("naive", lambda u, g, h0, chunk: linear_scan_naive(u, g, h0), priority=0)
+register_scan_backend("chunked", linear_scan_chunked, priority=10)
+
+
+def linear_scan(
+    u: Tensor,
+    log_decay: Tensor,
+    h0: Tensor | None = None,
+    *,
+    backend: str = "auto",
+    chunk_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    r"""All states of :math:`h_t = e^{g_t} h_{t-1} + u_t` over dimension 0.
+
+    Args:
+        u: inputs ``[T, *]`` (any trailing shape), floating point.
+        log_decay: ``g = log(decay)`` ``[T, *]``, same shape, dtype and device as ``u``.
+            Values ``<= 0`` give a decay in (0, 1]; the scan itself does not require it.
+        h0: initial state ``[*]`` (the trailing shape) or ``None`` for zeros.
+        backend: ``"auto"`` (the best available for the device), ``"naive"`` or ``"chunked"``,
+            or any name added with :func:`register_scan_backend`.
+        chunk_size: steps per chunk for chunked backends (``None``: about ``sqrt(T/4)``).
+
+    Returns:
+        ``(h, h_last)``: ``h`` ``[T, *]`` and the final state ``h_last = h[-1]`` ``[*]``, in the
+        dtype of ``u``. float16/bfloat16 inputs are accumulated in float32.
+
+    Gradients flow to ``u``, ``log_decay`` and ``h0``.
+    """
+    check_float_tensor("u", u, min_dim=1)
+    check_float_tensor("log_decay", log_decay, min_dim=1)
+    if log_decay.shape != u.shape:
+        raise ValueError(f"log_decay must have the shape of u {tuple(u.shape)}, got {tuple(log_decay.shape)}")
+    if log_decay.dtype != u.dtype or log_decay.device != u.device:
+        raise ValueError(
+            f"u and log_decay must share dtype and device, got {u.dtype}/{u.device} and "
+            f"{log_decay.dtype}/{log_decay.device}"
+        )
+    if u.shape[0] == 0:
+        raise ValueError("u has no time steps (dimension 0 has size 0)")
+    if h0 is not None:
+        check_float_tensor("h0", h0)
+        if h0.shape != u.shape[1:]:
+            raise ValueError(
+                f"h0 must have the trailing shape of u {tuple(u.shape[1:])} (u is [T, *]), got {tuple(h0.shape)}"
+            )
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+
+    name = resolve_scan_backend(backend, u.device)
+    compute = working_dtype(u.dtype)
+    u_w, g_w = u.to(compute), log_decay.to(compute)
+    h0_w = None if h0 is None else h0.to(device=u.device, dtype=compute)
+    h, h_last = _BACKENDS[name].function(u_w, g_w, h0_w, chunk_size)
+    return h.to(u.dtype), h_last.to(u.dtype)

@@ -1,0 +1,55 @@
+"""Command-line entry points, README and CI consistency."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paraspike.cli import main
+from paraspike.demo import DemoConfig, run_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_trains_and_compares(tmp_path):
+    out = tmp_path / "demo.json"
+    result = run_demo(DemoConfig(epochs=10, hidden=32, out=str(out)))
+    assert result["test_accuracy"] > 0.2  # twice chance (0.1) after ten short epochs
+    assert 0.95 <= result["identical_spike_fraction"] <= 1.0
+    assert json.loads(out.read_text())["config"]["epochs"] == 10
+
+
+def test_demo_reads_mnist_idx_folder(tmp_path):
+    mnist = ROOT.parent / "shared" / "data" / "mnist"
+    if not (mnist / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"MNIST test split not found in {mnist}")
+    main(["demo", "--data", str(mnist), "--epochs", "1", "--hidden", "16", "--out", str(tmp_path / "m.json")])
+    result = json.loads((tmp_path / "m.json").read_text())
+    assert "MNIST" in result["data"] and result["test_accuracy"] > 0.3
+
+
+def test_bench_scan_writes_json(tmp_path, capsys):
+    out = tmp_path / "scan.json"
+    main(["bench", "scan", "--lengths", "32", "100", "--neurons", "64", "--repeats", "2", "--out", str(out)])
+    data = json.loads(out.read_text())
+    assert {row["backend"] for row in data["rows"]} >= {"naive", "chunked"}
+    assert all(row["seconds"] > 0 for row in data["rows"])
+    assert "T=   100" in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run([sys.executable, "-m", "paraspike", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("paraspike ")
+
+
+def test_ci_runs_the_test_command_written_in_readme():
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(r"<!-- test-command -->\s*```bash\n(.+?)\n```", readme, re.S)
+    assert match, "README.md must hold the test command after <!-- test-command -->"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "test-command" in ci  # .ci/run extracts and runs that very block
