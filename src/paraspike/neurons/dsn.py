@@ -24,8 +24,9 @@ from torch import Tensor
 from paraspike.neurons.base import MemoryModule
 from paraspike.neurons.decay import DECAY_GENERATORS, build_decay_generator
 from paraspike.ops import linear_scan, resolve_scan_backend, spike_fire
+from paraspike.ops._checks import check_positive_int
 from paraspike.ops.firing import SURROGATES
-from paraspike.ops.scan import _BACKENDS
+from paraspike.ops.scan import check_scan_backend_name
 
 __all__ = ["DSN", "DSNState"]
 
@@ -82,9 +83,9 @@ class DSN(MemoryModule):
         store_h_seq: bool = False,
     ) -> None:
         super().__init__(step_mode)
-        _check_positive_int("channels", channels)
-        _check_positive_int("kernel_size", kernel_size)
-        _check_positive_int("max_spike", max_spike)
+        check_positive_int("channels", channels)
+        check_positive_int("kernel_size", kernel_size)
+        check_positive_int("max_spike", max_spike)
         if not (isinstance(tau, (int, float)) and tau > 0):
             raise ValueError(f"tau must be > 0 (alpha = sigmoid(a')**(1/tau)), got {tau!r}")
         if not (isinstance(v_threshold, (int, float)) and v_threshold > 0):
@@ -93,8 +94,7 @@ class DSN(MemoryModule):
             raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {sorted(SURROGATES)}")
         if decay not in DECAY_GENERATORS:
             raise ValueError(f"unknown decay generator {decay!r}; choose one of {', '.join(DECAY_GENERATORS)}")
-        if backend != "auto" and backend not in _BACKENDS:
-            raise ValueError(f"unknown scan backend {backend!r}; choose one of {', '.join(sorted(_BACKENDS))}, auto")
+        check_scan_backend_name(backend)
         self.channels = channels
         self.kernel_size = kernel_size
         self.tau = float(tau)
@@ -224,8 +224,3 @@ class DSN(MemoryModule):
             parts.append(f"surrogate={self.surrogate!r}")
         parts.append(f"backend={self.backend!r}")
         return ", ".join(parts) + ", " + super().extra_repr()
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["check_float_tensor", "working_dtype"]
+__all__ = ["check_float_tensor", "check_positive_int", "working_dtype"]
 
 
 def check_float_tensor(name: str, value: object, *, min_dim: int = 0) -> Tensor:
@@ -33,3 +33,10 @@ def working_dtype(dtype: torch.dtype) -> torch.dtype:
     if dtype in (torch.float16, torch.bfloat16):
         return torch.float32
     return dtype
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """Raise ``ValueError`` unless ``value`` is an ``int >= 1`` (``bool`` is rejected)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return value

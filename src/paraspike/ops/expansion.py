@@ -11,12 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from paraspike.ops._checks import check_positive_int
+
 __all__ = ["expand_spikes", "collapse_spikes"]
-
-
-def _check_max_spike(max_spike: int) -> None:
-    if not isinstance(max_spike, int) or max_spike < 1:
-        raise ValueError(f"max_spike must be an int >= 1, got {max_spike!r}")
 
 
 def expand_spikes(counts: Tensor, max_spike: int, *, validate: bool = True) -> Tensor:
@@ -30,7 +27,7 @@ def expand_spikes(counts: Tensor, max_spike: int, *, validate: bool = True) -> T
     Returns:
         0/1 tensor of ``counts.dtype`` with ``out[t*N + k] = 1[k < counts[t]]``.
     """
-    _check_max_spike(max_spike)
+    check_positive_int("max_spike", max_spike)
     if counts.dim() < 1:
         raise ValueError("counts must be [T, *] with a time dimension, got a scalar")
     if validate:
@@ -44,7 +41,7 @@ def expand_spikes(counts: Tensor, max_spike: int, *, validate: bool = True) -> T
 
 def collapse_spikes(binary: Tensor, max_spike: int) -> Tensor:
     """Sum binary sub-steps ``[T * max_spike, *]`` back into counts ``[T, *]``."""
-    _check_max_spike(max_spike)
+    check_positive_int("max_spike", max_spike)
     if binary.dim() < 1 or binary.shape[0] % max_spike != 0:
         raise ValueError(
             f"dimension 0 of binary ({binary.shape[0] if binary.dim() else 'scalar'}) must be a "

@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from paraspike.ops._checks import check_positive_int
+
 __all__ = ["integer_fire", "binary_fire", "spike_fire", "SURROGATES", "surrogate_gradient"]
 
 SURROGATES: dict[str, float] = {"atan": 2.0, "sigmoid": 4.0, "rect": 1.0}
@@ -95,8 +97,7 @@ def integer_fire(h: Tensor, v_threshold: float = 1.0, max_spike: int = 4) -> Ten
         spike counts, same shape and dtype as ``h`` (integer-valued floats).
     """
     _check_threshold(v_threshold)
-    if not isinstance(max_spike, int) or max_spike < 1:
-        raise ValueError(f"max_spike must be an int >= 1, got {max_spike!r}")
+    check_positive_int("max_spike", max_spike)
     return _IntegerFire.apply(h, float(v_threshold), max_spike)
 
 

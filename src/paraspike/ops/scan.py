@@ -23,6 +23,7 @@ __all__ = [
     "register_scan_backend",
     "available_scan_backends",
     "resolve_scan_backend",
+    "check_scan_backend_name",
     "ScanBackend",
 ]
 
@@ -67,6 +68,13 @@ def available_scan_backends(device: torch.device | str = "cpu") -> list[str]:
     return [b.name for b in sorted(usable, key=lambda b: -b.priority)]
 
 
+def check_scan_backend_name(backend: str) -> None:
+    """Raise ``ValueError`` unless ``backend`` is ``"auto"`` or a registered backend's name."""
+    if backend != "auto" and backend not in _BACKENDS:
+        known = ", ".join(sorted(_BACKENDS)) + ", auto"
+        raise ValueError(f"unknown scan backend {backend!r}; choose one of: {known}")
+
+
 def resolve_scan_backend(backend: str, device: torch.device | str) -> str:
     """Turn ``backend`` (a name or ``"auto"``) into the name of a backend that runs on ``device``.
 
@@ -74,12 +82,10 @@ def resolve_scan_backend(backend: str, device: torch.device | str) -> str:
         ValueError: the name is unknown.
         RuntimeError: the backend was asked for explicitly but cannot run on ``device``.
     """
+    check_scan_backend_name(backend)
     device = torch.device(device)
     if backend == "auto":
         return available_scan_backends(device)[0]
-    if backend not in _BACKENDS:
-        known = ", ".join(sorted(_BACKENDS)) + ", auto"
-        raise ValueError(f"unknown scan backend {backend!r}; choose one of: {known}")
     reason = _BACKENDS[backend].is_available(device)
     if reason is not None:
         raise RuntimeError(f"scan backend {backend!r} cannot run on {device}: {reason}")
