@@ -53,3 +53,12 @@ def test_ci_runs_the_test_command_written_in_readme():
     assert match, "README.md must hold the test command after <!-- test-command -->"
     ci = (ROOT / ".ci" / "run").read_text()
     assert "test-command" in ci  # .ci/run extracts and runs that very block
+
+
+def test_readme_usage_example_runs():
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Usage\n\n```python\n(.+?)```", readme, re.S)
+    assert block, "README.md must open its Usage section with a python example"
+    namespace: dict[str, object] = {}
+    exec(block.group(1), namespace)  # noqa: S102 - the README's own example
+    assert namespace["out"].shape == (25, 8, 64)
