@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from paraspike.neurons.base import MemoryModule
-from paraspike.neurons.decay import DECAY_GENERATORS, build_decay_generator
+from paraspike.neurons.decay import build_decay_generator
 from paraspike.ops import linear_scan, resolve_scan_backend, spike_fire
 from paraspike.ops._checks import check_positive_int
-from paraspike.ops.firing import SURROGATES
+from paraspike.ops.firing import check_surrogate_name
 from paraspike.ops.scan import check_scan_backend_name
 
 __all__ = ["DSN", "DSNState"]
@@ -90,10 +90,7 @@ class DSN(MemoryModule):
             raise ValueError(f"tau must be > 0 (alpha = sigmoid(a')**(1/tau)), got {tau!r}")
         if not (isinstance(v_threshold, (int, float)) and v_threshold > 0):
             raise ValueError(f"v_threshold must be > 0, got {v_threshold!r}")
-        if surrogate not in SURROGATES:
-            raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {sorted(SURROGATES)}")
-        if decay not in DECAY_GENERATORS:
-            raise ValueError(f"unknown decay generator {decay!r}; choose one of {', '.join(DECAY_GENERATORS)}")
+        check_surrogate_name(surrogate)
         check_scan_backend_name(backend)
         self.channels = channels
         self.kernel_size = kernel_size
@@ -178,8 +175,11 @@ class DSN(MemoryModule):
         keep = self.decay_logit.history_length
         if keep == 0:
             return
+        if x_seq.shape[0] >= keep:  # the new inputs alone fill the window: no copy of the sequence
+            self.history = x_seq[-keep:]
+            return
         past = self.history if self.history is not None else x_seq.new_zeros((keep, *x_seq.shape[1:]))
-        self.history = torch.cat([past, x_seq], dim=0)[-keep:]
+        self.history = torch.cat([past[x_seq.shape[0] :], x_seq], dim=0)
 
     def _fire(self, h: Tensor) -> Tensor:
         return spike_fire(h, self.v_threshold, self.max_spike, self.surrogate, self.surrogate_alpha)

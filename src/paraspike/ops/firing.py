@@ -32,10 +32,16 @@ from torch import Tensor
 
 from paraspike.ops._checks import check_positive_int
 
-__all__ = ["integer_fire", "binary_fire", "spike_fire", "SURROGATES", "surrogate_gradient"]
+__all__ = ["integer_fire", "binary_fire", "spike_fire", "SURROGATES", "surrogate_gradient", "check_surrogate_name"]
 
 SURROGATES: dict[str, float] = {"atan": 2.0, "sigmoid": 4.0, "rect": 1.0}
 """Surrogate names and their default ``alpha``."""
+
+
+def check_surrogate_name(surrogate: str) -> None:
+    """Raise ``ValueError`` unless ``surrogate`` is one of :data:`SURROGATES`."""
+    if surrogate not in SURROGATES:
+        raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {sorted(SURROGATES)}")
 
 
 def surrogate_gradient(z: Tensor, surrogate: str, alpha: float) -> Tensor:
@@ -47,7 +53,8 @@ def surrogate_gradient(z: Tensor, surrogate: str, alpha: float) -> Tensor:
         return alpha * s * (1 - s)
     if surrogate == "rect":
         return (z.abs() < 1 / (2 * alpha)).to(z.dtype) * alpha
-    raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {sorted(SURROGATES)}")
+    check_surrogate_name(surrogate)
+    raise AssertionError(f"surrogate {surrogate!r} is listed in SURROGATES but has no formula")
 
 
 class _IntegerFire(torch.autograd.Function):
@@ -111,8 +118,7 @@ def binary_fire(h: Tensor, v_threshold: float = 1.0, surrogate: str = "atan", al
         alpha: surrogate sharpness; ``None`` uses the surrogate's default (:data:`SURROGATES`).
     """
     _check_threshold(v_threshold)
-    if surrogate not in SURROGATES:
-        raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {sorted(SURROGATES)}")
+    check_surrogate_name(surrogate)
     alpha = SURROGATES[surrogate] if alpha is None else float(alpha)
     if not alpha > 0:
         raise ValueError(f"surrogate alpha must be > 0, got {alpha!r}")
