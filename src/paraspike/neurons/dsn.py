@@ -25,7 +25,8 @@ from paraspike.neurons.base import MemoryModule
 from paraspike.neurons.decay import build_decay_generator
 from paraspike.ops import linear_scan, resolve_scan_backend, spike_fire
 from paraspike.ops._checks import check_positive_int
-from paraspike.ops.firing import check_surrogate_name
+from paraspike.ops.dsn_fused import dsn_fused_cpu
+from paraspike.ops.firing import SURROGATES, check_surrogate_name
 from paraspike.ops.scan import check_scan_backend_name
 
 __all__ = ["DSN", "DSNState"]
@@ -60,7 +61,9 @@ class DSN(MemoryModule):
         rank: rank for ``"low_rank"`` decay or low-rank mixing (default ``C // 4``).
         enhanced: enhanced DSN: mix the causal-conv features across neurons.
         mixing: the enhanced DSN's mixing, ``"fc"`` or ``"low_rank"``.
-        backend: scan backend (``"auto"``, ``"chunked"``, ``"naive"``, ...).
+        backend: scan backend (``"auto"``, ``"cpu"``, ``"chunked"``, ``"naive"``, ...). With the
+            causal-conv decay on CPU tensors, ``"cpu"`` (which ``"auto"`` picks when the kernel
+            builds) runs the whole neuron as one fused kernel.
         step_mode: ``"m"`` or ``"s"``.
         store_h_seq: keep the last multi-step membrane potentials in ``self.h_seq``.
     """
@@ -184,10 +187,41 @@ class DSN(MemoryModule):
     def _fire(self, h: Tensor) -> Tensor:
         return spike_fire(h, self.v_threshold, self.max_spike, self.surrogate, self.surrogate_alpha)
 
+    def uses_fused_cpu_kernel(self, device: torch.device | str = "cpu") -> bool:
+        """Whether multi-step calls on ``device`` run as one fused CPU kernel (conv, decay, scan and
+        firing in one pass each way): causal-conv decay, not enhanced, backend ``"cpu"`` (or ``"auto"``
+        where the kernel is available)."""
+        device = torch.device(device)
+        if self.decay != "causal_conv" or self.enhanced or device.type != "cpu":
+            return False
+        return self.scan_backend(device) == "cpu"
+
+    def _fused_forward(self, x_seq: Tensor) -> Tensor:
+        alpha = SURROGATES[self.surrogate] if self.surrogate_alpha is None else self.surrogate_alpha
+        spikes, h_seq, self.h = dsn_fused_cpu(
+            x_seq,
+            self.history,
+            self.h,
+            self.decay_logit.weight,
+            self.decay_logit.bias,
+            tau=self.tau,
+            v_threshold=self.v_threshold,
+            max_spike=self.max_spike,
+            surrogate=self.surrogate,
+            surrogate_alpha=alpha,
+        )
+        self._advance_history(x_seq)
+        if self.store_h_seq:
+            self.h_seq = h_seq
+        return spikes
+
     def multi_step_forward(self, x_seq: Tensor) -> Tensor:
-        """Spikes ``[T, B, C, *]`` for inputs ``[T, B, C, *]``: parallel scan over time."""
+        """Spikes ``[T, B, C, *]`` for inputs ``[T, B, C, *]``: parallel scan over time (or the fused
+        CPU kernel, see :meth:`uses_fused_cpu_kernel`)."""
         self._check_input(x_seq, "m")
         self._check_state(x_seq.shape[1:])
+        if self.uses_fused_cpu_kernel(x_seq.device):
+            return self._fused_forward(x_seq)
         log_alpha, u = self._log_decay_and_input(x_seq)
         h_seq, self.h = linear_scan(u, log_alpha, self.h, backend=self.backend)
         self._advance_history(x_seq)

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from paraspike.kernels.cpu import cpu_kernel_unavailable_reason
 from paraspike.ops._checks import check_float_tensor, working_dtype
 from paraspike.ops.scan_chunked import linear_scan_chunked
+from paraspike.ops.scan_cpu import linear_scan_cpu
 from paraspike.ops.scan_naive import linear_scan_naive
 
 __all__ = [
@@ -94,6 +96,7 @@ def resolve_scan_backend(backend: str, device: torch.device | str) -> str:
 
 register_scan_backend("naive", lambda u, g, h0, chunk: linear_scan_naive(u, g, h0), priority=0)
 register_scan_backend("chunked", linear_scan_chunked, priority=10)
+register_scan_backend("cpu", linear_scan_cpu, is_available=cpu_kernel_unavailable_reason, priority=20)
 
 
 def linear_scan(
@@ -111,8 +114,9 @@ def linear_scan(
         log_decay: ``g = log(decay)`` ``[T, *]``, same shape, dtype and device as ``u``.
             Values ``<= 0`` give a decay in (0, 1]; the scan itself does not require it.
         h0: initial state ``[*]`` (the trailing shape) or ``None`` for zeros.
-        backend: ``"auto"`` (the best available for the device), ``"naive"`` or ``"chunked"``,
-            or any name added with :func:`register_scan_backend`.
+        backend: ``"auto"`` (the best available for the device), ``"naive"``, ``"chunked"``,
+            ``"cpu"`` (the compiled CPU kernel, :mod:`paraspike.kernels.cpu`), or any name added
+            with :func:`register_scan_backend`.
         chunk_size: steps per chunk for chunked backends (``None``: about ``sqrt(T/4)``).
 
     Returns:

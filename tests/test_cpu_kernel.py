@@ -1,0 +1,179 @@
+"""The fused CPU kernel (backend "cpu"): the whole DSN and the plain scan against the naive reference."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from helpers import assert_spikes_equal_up_to_ties
+from paraspike import DSN
+from paraspike.kernels.cpu import cpu_kernel_unavailable_reason
+from paraspike.neurons.dsn import DSNState
+from paraspike.ops import linear_scan, resolve_scan_backend
+
+REASON = cpu_kernel_unavailable_reason(torch.device("cpu"))
+needs_kernel = pytest.mark.skipif(REASON is not None, reason=f"CPU kernel unavailable: {REASON}")
+
+
+def test_kernel_builds_where_a_compiler_and_ninja_exist():
+    from torch.utils.cpp_extension import is_ninja_available
+
+    if shutil.which(os.environ.get("CXX", "c++")) is None or not is_ninja_available():
+        pytest.skip("no C++ compiler or ninja on this machine")
+    if os.environ.get("PARASPIKE_CPU_KERNEL", "1") == "0":
+        pytest.skip("disabled by PARASPIKE_CPU_KERNEL=0")
+    assert REASON is None
+    assert resolve_scan_backend("auto", "cpu") == "cpu"
+
+
+def _pair(channels: int, **options) -> tuple[DSN, DSN]:
+    """A naive-backend DSN and a fused-kernel DSN with the same parameters, float64."""
+    reference = DSN(channels, backend="naive", store_h_seq=True, **options).double()
+    fused = DSN(channels, backend="cpu", store_h_seq=True, **options).double()
+    fused.load_state_dict(reference.state_dict())
+    assert fused.uses_fused_cpu_kernel("cpu") and not reference.uses_fused_cpu_kernel("cpu")
+    return reference, fused
+
+
+def _run(neuron: DSN, x: torch.Tensor, state: DSNState | None, weights: tuple[torch.Tensor, ...]):
+    """Spikes, H sequence, final H and the gradients of a loss using all three, w.r.t. every input."""
+    neuron.reset()
+    if state is not None:
+        neuron.set_state(state)
+    spikes = neuron(x)
+    h_seq, h_last = neuron.h_seq, neuron.h
+    loss = (spikes * weights[0]).sum() + (h_seq * weights[1]).sum() + (h_last * weights[2]).sum()
+    inputs = [x, neuron.decay_logit.weight, neuron.decay_logit.bias]
+    if state is not None:
+        inputs += [t for t in state if t is not None]
+    grads = torch.autograd.grad(loss, inputs)
+    return spikes.detach(), h_seq.detach(), h_last.detach(), grads
+
+
+CONFIGS = [
+    ({"max_spike": 4}, (37, 3, 5)),
+    ({"max_spike": 4, "tau": 0.5}, (20, 2, 4, 3)),
+    ({"max_spike": 2, "tau": 1.0, "v_threshold": 0.5}, (16, 2, 6)),
+    ({"max_spike": 3, "tau": 0.3}, (25, 2, 4)),  # 1/tau not an integer: the exp/log path
+    ({"max_spike": 1, "surrogate": "atan"}, (33, 2, 5)),
+    ({"max_spike": 1, "surrogate": "sigmoid", "surrogate_alpha": 3.0}, (19, 3, 4)),
+    ({"max_spike": 1, "surrogate": "rect"}, (19, 3, 4)),
+    ({"max_spike": 4, "kernel_size": 1}, (12, 2, 4)),
+    ({"max_spike": 4, "kernel_size": 7}, (30, 2, 4)),
+    ({"max_spike": 4}, (1, 2, 3)),  # one step
+    ({"max_spike": 4}, (2, 2, 3)),  # fewer steps than the conv history
+    ({"max_spike": 4}, (9, 64, 3)),  # narrow layer, many batch rows: parameters tiled over rows
+    ({"max_spike": 4}, (5, 2, 300)),  # wider than one kernel task
+]
+
+
+@needs_kernel
+@pytest.mark.parametrize("options, shape", CONFIGS)
+@pytest.mark.parametrize("with_state", [False, True])
+def test_fused_dsn_equals_naive_values_and_all_gradients(options, shape, with_state):
+    torch.manual_seed(hash((str(options), shape, with_state)) % 2**31)
+    reference, fused = _pair(shape[2], **options)
+    x = (torch.randn(*shape, dtype=torch.float64) * 1.5).requires_grad_()
+    state = None
+    if with_state:
+        k = reference.kernel_size
+        state = DSNState(
+            torch.randn(*shape[1:], dtype=torch.float64, requires_grad=True),
+            torch.randn(k - 1, *shape[1:], dtype=torch.float64, requires_grad=True) if k > 1 else None,
+        )
+    weights = (torch.randn(shape, dtype=torch.float64), torch.randn(shape, dtype=torch.float64))
+    weights += (torch.randn(shape[1:], dtype=torch.float64),)
+    s_ref, h_ref, last_ref, g_ref = _run(reference, x, state, weights)
+    s_fused, h_fused, last_fused, g_fused = _run(fused, x, state, weights)
+    torch.testing.assert_close(h_fused, h_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(last_fused, last_ref, rtol=1e-12, atol=1e-12)
+    assert torch.equal(s_fused, s_ref)
+    for got, want in zip(g_fused, g_ref, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
+
+
+@needs_kernel
+def test_fused_dsn_float32_matches_naive():
+    torch.manual_seed(1)
+    reference = DSN(16, backend="naive", store_h_seq=True)
+    fused = DSN(16, backend="cpu")
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(300, 4, 16, requires_grad=True)
+    s_ref = reference(x)
+    g_ref = torch.autograd.grad((s_ref * torch.linspace(-1, 1, 16)).sum(), x)[0]
+    s_fused = fused(x)
+    g_fused = torch.autograd.grad((s_fused * torch.linspace(-1, 1, 16)).sum(), x)[0]
+    assert_spikes_equal_up_to_ties(reference, s_fused, s_ref, reference.h_seq.detach())
+    torch.testing.assert_close(g_fused, g_ref, rtol=1e-4, atol=1e-5)
+
+
+@needs_kernel
+def test_fused_streaming_in_chunks_equals_one_call():
+    torch.manual_seed(2)
+    neuron = DSN(6, backend="cpu").double()
+    x = torch.randn(50, 3, 6, dtype=torch.float64)
+    whole = neuron(x)
+    neuron.reset()
+    parts = [neuron(chunk) for chunk in torch.split(x, [1, 2, 17, 30])]
+    assert torch.equal(torch.cat(parts), whole)
+    neuron.reset()
+    mixed = [neuron(x[:10])]
+    neuron.step_mode = "s"
+    mixed += [neuron(x[t]).unsqueeze(0) for t in range(10, 50)]
+    assert torch.equal(torch.cat(mixed), whole)
+
+
+@needs_kernel
+def test_fused_half_precision_runs_in_float32():
+    torch.manual_seed(3)
+    neuron = DSN(8, backend="cpu")
+    x = torch.randn(40, 2, 8)
+    expected = neuron(x)
+    neuron.reset()
+    got = neuron(x.to(torch.bfloat16))
+    assert got.dtype == torch.bfloat16
+    assert (got.float() != expected).float().mean() < 0.05  # inputs rounded to bfloat16 move a few ties
+
+
+@needs_kernel
+@pytest.mark.parametrize("steps", [1, 7, 300])
+def test_cpu_scan_backend_equals_naive_with_gradients(steps):
+    torch.manual_seed(steps)
+    u = torch.randn(steps, 3, 5, dtype=torch.float64, requires_grad=True)
+    g = (-torch.rand(steps, 3, 5, dtype=torch.float64) * 2).requires_grad_()
+    h0 = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    results = {}
+    for backend in ("naive", "cpu"):
+        h, last = linear_scan(u, g, h0, backend=backend)
+        loss = (h * torch.cos(h)).sum() + 3 * last.sum()
+        results[backend] = (h, *torch.autograd.grad(loss, (u, g, h0)))
+    for got, want in zip(results["cpu"], results["naive"], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_disabled_kernel_is_a_clear_error_and_auto_falls_back():
+    code = (
+        "import torch\n"
+        "from paraspike.ops import resolve_scan_backend\n"
+        "from paraspike import DSN\n"
+        "assert resolve_scan_backend('auto', 'cpu') == 'chunked'\n"
+        "assert not DSN(4).uses_fused_cpu_kernel('cpu')\n"
+        "try:\n"
+        "    resolve_scan_backend('cpu', 'cpu')\n"
+        "except RuntimeError as error:\n"
+        "    print(error)\n"
+    )
+    env = dict(os.environ, PARASPIKE_CPU_KERNEL="0")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert "scan backend 'cpu' cannot run on cpu" in result.stdout
+    assert "PARASPIKE_CPU_KERNEL=0" in result.stdout
+
+
+def test_kernel_refuses_non_cpu_devices():
+    reason = cpu_kernel_unavailable_reason(torch.device("meta"))
+    assert reason is not None and "CPU tensors only" in reason
