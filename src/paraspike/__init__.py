@@ -5,7 +5,7 @@ Layers: :mod:`paraspike.ops` (tensor functions), :mod:`paraspike.neurons` (modul
 :mod:`paraspike.nn` (layers around neurons).
 """
 
-from paraspike.neurons import DSN, DSNState, MemoryModule, detach_net, reset_net
+from paraspike.neurons import DSN, DSNState, MemoryModule, build_neuron, detach_net, neuron_names, reset_net
 from paraspike.nn import MultiStep, SpikeDrivenSynapse, SpikeExpand, set_step_mode, to_spike_driven
 from paraspike.ops import collapse_spikes, expand_spikes, linear_scan
 
@@ -15,6 +15,8 @@ __all__ = [
     "DSN",
     "DSNState",
     "MemoryModule",
+    "build_neuron",
+    "neuron_names",
     "reset_net",
     "detach_net",
     "MultiStep",

@@ -32,7 +32,17 @@ from torch import Tensor
 
 from paraspike.ops._checks import check_positive_int
 
-__all__ = ["integer_fire", "binary_fire", "spike_fire", "SURROGATES", "surrogate_gradient", "check_surrogate_name"]
+__all__ = [
+    "integer_fire",
+    "binary_fire",
+    "spike_fire",
+    "heaviside",
+    "round_count_fire",
+    "SURROGATES",
+    "surrogate_gradient",
+    "check_surrogate_name",
+    "resolve_surrogate_alpha",
+]
 
 SURROGATES: dict[str, float] = {"atan": 2.0, "sigmoid": 4.0, "rect": 1.0}
 """Surrogate names and their default ``alpha``."""
@@ -87,6 +97,54 @@ class _BinaryFire(torch.autograd.Function):
         return grad * slope / ctx.v_threshold, None, None, None
 
 
+class _Heaviside(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, surrogate: str, alpha: float) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.surrogate, ctx.alpha = surrogate, alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        (x,) = ctx.saved_tensors
+        return grad * surrogate_gradient(x, ctx.surrogate, ctx.alpha), None, None
+
+
+class _RoundCount(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, max_spike: int) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.max_spike = max_spike
+        return torch.round(torch.clamp(x, 0, max_spike))
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (x,) = ctx.saved_tensors
+        return grad * ((x >= 0) & (x <= ctx.max_spike)).to(grad.dtype), None
+
+
+def resolve_surrogate_alpha(surrogate: str, alpha: float | None) -> float:
+    """``alpha``, or the surrogate's default when ``None``; raises on an unknown name or ``alpha <= 0``."""
+    check_surrogate_name(surrogate)
+    alpha = SURROGATES[surrogate] if alpha is None else float(alpha)
+    if not alpha > 0:
+        raise ValueError(f"surrogate alpha must be > 0, got {alpha!r}")
+    return alpha
+
+
+def heaviside(x: Tensor, surrogate: str = "atan", alpha: float | None = None) -> Tensor:
+    """Binary spikes ``1[x >= 0]`` with a surrogate gradient at ``x`` (SpikingJelly's convention:
+    its ``surrogate.ATan()`` is ``("atan", 2.0)``, ``surrogate.Sigmoid()`` is ``("sigmoid", 4.0)``)."""
+    return _Heaviside.apply(x, surrogate, resolve_surrogate_alpha(surrogate, alpha))
+
+
+def round_count_fire(x: Tensor, max_spike: int) -> Tensor:
+    """Multi-level spike counts ``round(clamp(x, 0, N))`` (round half to even, as SpikingJelly's
+    ``MultiLevelSpikeCount``), straight-through gradient where ``0 <= x <= N``."""
+    check_positive_int("max_spike", max_spike)
+    return _RoundCount.apply(x, max_spike)
+
+
 def _check_threshold(v_threshold: float) -> None:
     if not (isinstance(v_threshold, (int, float)) and v_threshold > 0 and math.isfinite(v_threshold)):
         raise ValueError(f"v_threshold must be a finite number > 0, got {v_threshold!r}")
@@ -118,10 +176,7 @@ def binary_fire(h: Tensor, v_threshold: float = 1.0, surrogate: str = "atan", al
         alpha: surrogate sharpness; ``None`` uses the surrogate's default (:data:`SURROGATES`).
     """
     _check_threshold(v_threshold)
-    check_surrogate_name(surrogate)
-    alpha = SURROGATES[surrogate] if alpha is None else float(alpha)
-    if not alpha > 0:
-        raise ValueError(f"surrogate alpha must be > 0, got {alpha!r}")
+    alpha = resolve_surrogate_alpha(surrogate, alpha)
     return _BinaryFire.apply(h, float(v_threshold), surrogate, alpha)
 
 

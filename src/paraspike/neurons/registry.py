@@ -1,0 +1,89 @@
+"""Build any neuron by name, so that models and experiment configs can swap neurons.
+
+>>> from paraspike.neurons import build_neuron
+>>> neuron = build_neuron("dsn", channels=64, max_spike=4)
+>>> baseline = build_neuron("psn", channels=64, steps=32)
+
+Every builder takes ``channels`` (the ``C`` of ``[T, B, C, *]``) and ``steps`` (``T``) and uses what
+it needs: the DSN needs ``channels``, PSN and masked PSN need ``steps``; other keyword options go to
+the neuron's constructor.
+
+=================  ==============================================================================
+name               neuron
+=================  ==============================================================================
+``dsn``            :class:`~paraspike.neurons.DSN` (integer spikes, ``max_spike`` 4 by default)
+``dsn-binary``     :class:`~paraspike.neurons.DSN` with ``max_spike=1`` (binary spikes)
+``lif``            :class:`~paraspike.neurons.LIF` with hard reset
+``lif-soft``       :class:`~paraspike.neurons.LIF` with soft reset
+``lif-noreset``    :class:`~paraspike.neurons.LIF` without reset (runs as a parallel scan)
+``plif``           :class:`~paraspike.neurons.PLIF` (hard reset)
+``ilif``           :class:`~paraspike.neurons.ILIF` (integer spikes, soft reset)
+``psn``            :class:`~paraspike.neurons.PSN` (needs ``steps``)
+``masked-psn``     :class:`~paraspike.neurons.MaskedPSN` (needs ``steps``; order ``k`` default 4)
+``sliding-psn``    :class:`~paraspike.neurons.SlidingPSN` (order ``k`` default 4)
+=================  ==============================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from paraspike.neurons.dsn import DSN
+from paraspike.neurons.lif import ILIF, LIF, PLIF
+from paraspike.neurons.psn import PSN, MaskedPSN, SlidingPSN
+
+__all__ = ["build_neuron", "neuron_names", "register_neuron"]
+
+NeuronBuilder = Callable[..., nn.Module]
+_BUILDERS: dict[str, NeuronBuilder] = {}
+
+
+def register_neuron(name: str, builder: NeuronBuilder) -> None:
+    """Add (or replace) a neuron: ``builder(channels, steps, **options) -> nn.Module``."""
+    _BUILDERS[name] = builder
+
+
+def neuron_names() -> list[str]:
+    """The names :func:`build_neuron` accepts."""
+    return sorted(_BUILDERS)
+
+
+def _require(name: str, what: str, value: int | None) -> int:
+    if value is None:
+        raise ValueError(f"neuron {name!r} needs {what}= (build_neuron({name!r}, {what}=...))")
+    return value
+
+
+def build_neuron(name: str, channels: int | None = None, steps: int | None = None, **options: Any) -> nn.Module:
+    """A new neuron module by name (see the table in this module's docstring).
+
+    Args:
+        name: one of :func:`neuron_names`.
+        channels: ``C`` in ``[T, B, C, *]`` (needed by the DSN).
+        steps: ``T`` (needed by PSN and masked PSN).
+        **options: passed to the neuron's constructor.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones) or a missing ``channels``/``steps``.
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown neuron {name!r}; choose one of: {', '.join(neuron_names())}")
+    try:
+        return _BUILDERS[name](channels, steps, **options)
+    except TypeError as error:  # an option the neuron does not take
+        raise TypeError(f"neuron {name!r}: {error}") from error
+
+
+register_neuron("dsn", lambda c, t, **o: DSN(_require("dsn", "channels", c), **o))
+register_neuron("dsn-binary", lambda c, t, **o: DSN(_require("dsn-binary", "channels", c), max_spike=1, **o))
+register_neuron("lif", lambda c, t, **o: LIF(reset="hard", **o))
+register_neuron("lif-soft", lambda c, t, **o: LIF(reset="soft", **o))
+register_neuron("lif-noreset", lambda c, t, **o: LIF(reset="none", **o))
+register_neuron("plif", lambda c, t, **o: PLIF(**o))
+register_neuron("ilif", lambda c, t, **o: ILIF(**o))
+register_neuron("psn", lambda c, t, **o: PSN(_require("psn", "steps", t), **o))
+register_neuron("masked-psn", lambda c, t, k=4, **o: MaskedPSN(k, _require("masked-psn", "steps", t), **o))
+register_neuron("sliding-psn", lambda c, t, k=4, **o: SlidingPSN(k, **o))
