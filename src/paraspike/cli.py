@@ -1,4 +1,4 @@
-"""The ``paraspike`` command line: ``paraspike demo``, ``paraspike bench scan``."""
+"""The ``paraspike`` command line: ``paraspike demo``, ``paraspike bench scan|speed``, ``paraspike build-kernels``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ __all__ = ["main"]
 def build_parser() -> argparse.ArgumentParser:
     from paraspike import __version__, demo
     from paraspike.bench import scan as bench_scan
+    from paraspike.bench import speed as bench_speed
 
     parser = argparse.ArgumentParser(prog="paraspike", description=__doc__)
     parser.add_argument("--version", action="version", version=f"paraspike {__version__}")
@@ -23,7 +24,19 @@ def build_parser() -> argparse.ArgumentParser:
     scan_parser = benches.add_parser("scan", help="forward+backward time of every scan backend")
     bench_scan.add_arguments(scan_parser)
     scan_parser.set_defaults(run=bench_scan.main)
+    speed_parser = benches.add_parser("speed", help="the DSN against SpikingJelly's neurons and our baselines")
+    bench_speed.add_arguments(speed_parser)
+    speed_parser.set_defaults(run=bench_speed.main)
+    build_parser_ = commands.add_parser("build-kernels", help="compile the fused CPU kernels now (else on first use)")
+    build_parser_.set_defaults(run=_build_kernels)
     return parser
+
+
+def _build_kernels(args: argparse.Namespace) -> None:
+    from paraspike.kernels.cpu import cpu_kernels
+
+    module = cpu_kernels()
+    print(f"paraspike CPU kernels ready: {module.__file__}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -240,8 +240,13 @@ class DSN(MemoryModule):
         return self._fire(self.h)
 
     def scan_backend(self, device: torch.device | str = "cpu") -> str:
-        """The scan backend this neuron uses on ``device`` (``"auto"`` resolved)."""
-        return resolve_scan_backend(self.backend, device)
+        """The scan backend this neuron uses on ``device`` (``"auto"`` resolved, cached per device type)."""
+        device = torch.device(device)
+        cache = self.__dict__.setdefault("_resolved_backends", {})
+        key = (self.backend, device.type)
+        if key not in cache:
+            cache[key] = resolve_scan_backend(self.backend, device)
+        return cache[key]
 
     def extra_repr(self) -> str:
         parts = [

@@ -68,13 +68,11 @@ class _FusedDSN(torch.autograd.Function):
 
 
 def _period_rows(batch: int, width: int) -> int:
-    """How many batch rows one parameter tile spans: the largest divisor ``g`` of ``batch`` with
-    ``g * width <= max(width, _TASK_WIDTH)`` (so narrow layers still give wide vector blocks)."""
-    best = 1
-    for rows in range(1, batch + 1):
-        if batch % rows == 0 and rows * width <= max(width, _TASK_WIDTH):
-            best = rows
-    return best
+    """How many batch rows one parameter tile spans: 1, unless a row is narrower than 64 neurons; then
+    the largest divisor ``g`` of ``batch`` with ``g * width <= _TASK_WIDTH`` (wide enough vector blocks)."""
+    if width >= 64:
+        return 1
+    return max(rows for rows in range(1, batch + 1) if batch % rows == 0 and rows * width <= _TASK_WIDTH)
 
 
 def dsn_fused_cpu(
@@ -111,10 +109,13 @@ def dsn_fused_cpu(
     neurons = x[0].numel()
     rows = _period_rows(batch, channels * spatial)
     # Per-neuron parameters for one tile of `rows` batch rows: [k, rows * C * S] and [rows * C * S].
-    w_tile = weight.to(compute).t().unsqueeze(-1).expand(taps, channels, spatial).reshape(taps, 1, -1)
-    w_tile = w_tile.expand(taps, rows, channels * spatial).reshape(taps, -1).contiguous()
-    b_tile = bias.to(compute).unsqueeze(-1).expand(channels, spatial).reshape(1, -1)
-    b_tile = b_tile.expand(rows, channels * spatial).reshape(-1).contiguous()
+    if rows == 1 and spatial == 1:  # the common case: one parameter column per channel
+        w_tile, b_tile = weight.to(compute).t().contiguous(), bias.to(compute).contiguous()
+    else:
+        w_tile = weight.to(compute).t().unsqueeze(-1).expand(taps, channels, spatial).reshape(taps, 1, -1)
+        w_tile = w_tile.expand(taps, rows, channels * spatial).reshape(taps, -1).contiguous()
+        b_tile = bias.to(compute).unsqueeze(-1).expand(channels, spatial).reshape(1, -1)
+        b_tile = b_tile.expand(rows, channels * spatial).reshape(-1).contiguous()
     x2 = x.to(compute).reshape(steps, neurons).contiguous()
     if history is None:
         hist2 = x2.new_zeros(taps - 1, neurons)

@@ -46,6 +46,12 @@ struct Task {
   int64_t period_index;  // row_start / P: which slice of the parameter-gradient partials it owns
 };
 
+// Tasks per thread chunk: small problems run on the calling thread (a parallel region costs ~10 us).
+int64_t task_grain(int64_t T, int64_t task_width) {
+  constexpr int64_t kMinWorkPerThread = 1 << 16;  // elements
+  return std::max<int64_t>(1, kMinWorkPerThread / std::max<int64_t>(1, T * task_width));
+}
+
 std::vector<Task> make_tasks(int64_t M, int64_t P) {
   std::vector<Task> tasks;
   for (int64_t base = 0; base < M; base += P) {
@@ -66,7 +72,7 @@ template <typename scalar_t>
 void scan_forward_impl(const scalar_t* u, const scalar_t* g, const scalar_t* h0, scalar_t* h, int64_t T,
                        int64_t M) {
   const scalar_t min_log = Limits<scalar_t>::kMinLog;
-  at::parallel_for(0, (M + kBlock - 1) / kBlock, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, (M + kBlock - 1) / kBlock, task_grain(T, kBlock), [&](int64_t begin, int64_t end) {
     scalar_t state[kBlock];
     for (int64_t blk = begin; blk < end; ++blk) {
       const int64_t n0 = blk * kBlock, nb = std::min(kBlock, M - n0);
@@ -89,7 +95,7 @@ template <typename scalar_t>
 void scan_backward_impl(const scalar_t* grad_h, const scalar_t* grad_last, const scalar_t* g, const scalar_t* h,
                         const scalar_t* h0, scalar_t* du, scalar_t* dg, scalar_t* dh0, int64_t T, int64_t M) {
   const scalar_t min_log = Limits<scalar_t>::kMinLog;
-  at::parallel_for(0, (M + kBlock - 1) / kBlock, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, (M + kBlock - 1) / kBlock, task_grain(T, kBlock), [&](int64_t begin, int64_t end) {
     scalar_t d_next[kBlock], decay_next[kBlock];
     for (int64_t blk = begin; blk < end; ++blk) {
       const int64_t n0 = blk * kBlock, nb = std::min(kBlock, M - n0);
@@ -215,7 +221,7 @@ inline void decay_terms(const DsnArgs<scalar_t>& a, scalar_t z, scalar_t& alpha,
 template <typename scalar_t, int kPower>
 void dsn_forward_impl(const DsnArgs<scalar_t>& args, scalar_t* spikes, scalar_t* h_out) {
   const auto tasks = make_tasks(args.M, args.P);
-  at::parallel_for(0, static_cast<int64_t>(tasks.size()), 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, static_cast<int64_t>(tasks.size()), task_grain(args.T, kBlock), [&](int64_t begin, int64_t end) {
     const DsnArgs<scalar_t> a = args;  // a local copy: output stores cannot alias its fields
     scalar_t z[kBlock], state[kBlock];
     for (int64_t k = begin; k < end; ++k) {
@@ -279,7 +285,7 @@ void dsn_backward_impl(const DsnArgs<scalar_t>& args, const scalar_t* grad_s, co
                        scalar_t* db_part) {
   const auto tasks = make_tasks(args.M, args.P);
   const int64_t K = args.K;
-  at::parallel_for(0, static_cast<int64_t>(tasks.size()), 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, static_cast<int64_t>(tasks.size()), task_grain(args.T, kBlock), [&](int64_t begin, int64_t end) {
     const DsnArgs<scalar_t> a = args;  // a local copy: output stores cannot alias its fields
     scalar_t z[kBlock], d_next[kBlock], alpha_next[kBlock], acc[kBlock], db[kBlock], zeros[kBlock] = {};
     std::vector<scalar_t> ring(K * kBlock), dw(K * kBlock);

@@ -1,0 +1,241 @@
+"""``paraspike bench speed``: the DSN against the peers, side by side in one process.
+
+For every neuron count, length ``T`` and model (:mod:`paraspike.bench.models`): forward time,
+backward time (of a fixed random upstream gradient) and their sum, medians of up to ``repeats``
+runs after one warm-up run, plus the peak memory of one forward+backward above its inputs (CPU:
+the process's peak resident memory, reset through ``/proc/self/clear_refs`` before the run; CUDA:
+``torch.cuda.max_memory_allocated``). A model that passes the time cap at one ``T`` (or whose time,
+scaled linearly from the previous ``T``, would) is reported "over cap" from there on instead of
+being run. Ratios are against the DSN (integer spikes, best backend) in the same run.
+
+Writes ``<out>/bench_speed_<device>.json``, ``.md`` (the tables and the targets) and ``.png``
+(log-log time against ``T``; needs matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from paraspike.bench.common import machine_info, write_json
+from paraspike.bench.models import BATCH, BenchModel, bench_models
+from paraspike.bench.speed_report import markdown_report, plot_times, target_checks
+
+__all__ = ["run_speed_benchmark", "add_arguments", "main"]
+
+DEFAULT_LENGTHS = (32, 128, 512, 2048, 8192, 16384, 32768)
+DEFAULT_NEURONS = (1024, 4096)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+class _PeakMemory:
+    """Peak memory (MiB) of a block above what was in use when it started; ``None`` if unmeasurable."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.mib: float | None = None
+
+    def __enter__(self) -> _PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+        else:
+            try:
+                Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+                self._base = _status_kib("VmRSS")
+            except OSError:
+                self._base = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.mib = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
+        elif self._base is not None:
+            self.mib = (_status_kib("VmHWM") - self._base) / 1024
+
+
+def _reset(module: torch.nn.Module) -> None:
+    for sub in module.modules():
+        if callable(getattr(sub, "reset", None)):
+            sub.reset()
+    module.zero_grad(set_to_none=True)
+
+
+def _time_model(
+    model: BenchModel, steps: int, neurons: int, device: torch.device, repeats: int, cap_s: float, seed: int
+) -> dict[str, object]:
+    channels = neurons // BATCH
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(steps, BATCH, channels, generator=gen).to(device).requires_grad_()
+    grad = torch.randn(steps, BATCH, channels, generator=gen).to(device)
+    module = model.build(steps, channels, device)
+
+    def run() -> tuple[float, float]:
+        _reset(module)
+        x.grad = None
+        _sync(device)
+        start = time.perf_counter()
+        out = module(x)
+        _sync(device)
+        middle = time.perf_counter()
+        out.backward(grad)
+        _sync(device)
+        return middle - start, time.perf_counter() - middle
+
+    with _PeakMemory(device) as peak:
+        warm_fwd, warm_bwd = run()
+    spent = warm_fwd + warm_bwd
+    forward, backward = [], []
+    if spent <= cap_s:
+        for _ in range(repeats):
+            f, b = run()
+            forward.append(f)
+            backward.append(b)
+            spent += f + b
+            if spent > cap_s:
+                break
+    else:  # one run already took the whole budget: report it
+        forward, backward = [warm_fwd], [warm_bwd]
+    totals = [f + b for f, b in zip(forward, backward, strict=True)]
+    return {
+        "forward_s": statistics.median(forward),
+        "backward_s": statistics.median(backward),
+        "total_s": statistics.median(totals),
+        "runs": len(totals),
+        "peak_mib": peak.mib,
+        "status": "ok",
+    }
+
+
+def run_speed_benchmark(
+    lengths: tuple[int, ...] = DEFAULT_LENGTHS,
+    neuron_counts: tuple[int, ...] = DEFAULT_NEURONS,
+    device: str = "cpu",
+    repeats: int = 5,
+    cap_s: float = 10.0,
+    only: list[str] | None = None,
+) -> dict[str, object]:
+    """Time every model at every ``(neurons, T)``; returns the JSON-ready result."""
+    dev = torch.device(device)
+    models, notes = bench_models(dev)
+    if only:
+        models = [m for m in models if any(word.lower() in m.name.lower() for word in only)]
+    reference = next(m.name for m in models if m.family == "dsn")
+    rows: list[dict[str, object]] = []
+    for neurons in neuron_counts:
+        if neurons % BATCH:
+            raise ValueError(f"neurons must be a multiple of {BATCH}, got {neurons}")
+        last: dict[str, tuple[int, float]] = {}  # model -> (T, total seconds) of its last run
+        for steps in lengths:
+            for model in models:
+                row: dict[str, object] = {"model": model.name, "family": model.family, "neurons": neurons, "T": steps}
+                previous = last.get(model.name)
+                if previous is not None and previous[1] * steps / previous[0] > cap_s:
+                    row["status"] = "over cap"
+                else:
+                    try:
+                        row.update(_time_model(model, steps, neurons, dev, repeats, cap_s, seed=steps))
+                        last[model.name] = (steps, float(row["total_s"]))
+                    except (RuntimeError, MemoryError) as error:
+                        if "memory" not in str(error).lower() and not isinstance(error, MemoryError):
+                            raise
+                        row["status"] = "out of memory"
+                        last[model.name] = (steps, float("inf"))
+                rows.append(row)
+            _ratios(rows, neurons, steps, reference)
+            _print_step(rows, neurons, steps)
+    return {
+        "benchmark": "neuron forward+backward, side by side",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(dev),
+        "input": f"[T, {BATCH}, neurons/{BATCH}] float32, upstream gradient random",
+        "repeats": repeats,
+        "cap_s": cap_s,
+        "reference": reference,
+        "models": {m.name: {"family": m.family, "note": m.note} for m in models},
+        "notes": notes,
+        "rows": rows,
+    }
+
+
+def _ratios(rows: list[dict[str, object]], neurons: int, steps: int, reference: str) -> None:
+    here = [r for r in rows if r["neurons"] == neurons and r["T"] == steps]
+    ref = next((r for r in here if r["model"] == reference and r["status"] == "ok"), None)
+    if ref is None:
+        return
+    for row in here:
+        if row["status"] == "ok":
+            row["time_vs_dsn"] = float(row["total_s"]) / float(ref["total_s"])
+
+
+def _print_step(rows: list[dict[str, object]], neurons: int, steps: int) -> None:
+    print(f"\nneurons={neurons} T={steps}", flush=True)
+    for row in rows:
+        if row["neurons"] != neurons or row["T"] != steps:
+            continue
+        if row["status"] != "ok":
+            print(f"  {row['model']:<34} {row['status']}", flush=True)
+            continue
+        mem = "" if row["peak_mib"] is None else f"  peak {row['peak_mib']:8.1f} MiB"
+        print(
+            f"  {row['model']:<34} fwd {row['forward_s'] * 1e3:10.2f} ms  bwd {row['backward_s'] * 1e3:10.2f} ms  "
+            f"total {row['total_s'] * 1e3:10.2f} ms  x{row.get('time_vs_dsn', float('nan')):8.2f} vs DSN{mem}",
+            flush=True,
+        )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS))
+    parser.add_argument("--neurons", type=int, nargs="+", default=list(DEFAULT_NEURONS))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cap", type=float, default=10.0, help="seconds per configuration (runs beyond it are cut)")
+    parser.add_argument("--only", nargs="+", default=None, help="keep models whose name contains one of these words")
+    parser.add_argument("--out", default="results", help="folder for the JSON, markdown and PNG")
+
+
+def main(args: argparse.Namespace) -> None:
+    print(
+        f"neuron forward+backward on {args.device}, medians of up to {args.repeats} runs after 1 warm-up, "
+        f"cap {args.cap} s per configuration; ratios = model time / DSN time (same run)"
+    )
+    result = run_speed_benchmark(
+        tuple(args.lengths), tuple(args.neurons), args.device, args.repeats, args.cap, args.only
+    )
+    result["targets"] = target_checks(result)
+    result["command"] = "paraspike bench speed " + " ".join(
+        f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in (
+            ("lengths", args.lengths),
+            ("neurons", args.neurons),
+            ("device", args.device),
+            ("repeats", args.repeats),
+            ("cap", args.cap),
+            ("out", args.out),
+        )
+    )
+    tag = torch.device(args.device).type
+    out = Path(args.out)
+    write_json(out / f"bench_speed_{tag}.json", result)
+    (out / f"bench_speed_{tag}.md").write_text(markdown_report(result))
+    plotted = plot_times(result, out / f"bench_speed_{tag}.png")
+    print("\n" + "\n".join(f"{t['target']}: {t['verdict']}" for t in result["targets"]))
+    print(f"written to {out}/bench_speed_{tag}.json, .md" + (", .png" if plotted else " (no plot: matplotlib missing)"))
