@@ -42,6 +42,34 @@ def test_bench_scan_writes_json(tmp_path, capsys):
     assert "T=   100" in capsys.readouterr().out
 
 
+def test_bench_speed_writes_json_table_and_targets(tmp_path, capsys):
+    args = ["bench", "speed", "--lengths", "16", "48", "--neurons", "64", "--repeats", "1", "--out", str(tmp_path)]
+    main([*args, "--only", "DSN-int", "PSN", "LIF"])
+    data = json.loads((tmp_path / "bench_speed_cpu.json").read_text())
+    models = {row["model"] for row in data["rows"]}
+    assert data["reference"].startswith("DSN-int") and data["reference"] in models
+    assert any(name.startswith("SJ PSN") for name in models)  # the peer ran in the same process
+    for row in data["rows"]:
+        assert row["status"] == "ok" and row["forward_s"] > 0 and row["backward_s"] > 0
+        assert row["total_s"] == pytest.approx(row["forward_s"] + row["backward_s"], rel=0.5)
+        assert row["time_vs_dsn"] > 0
+    reference_rows = [row for row in data["rows"] if row["model"] == data["reference"]]
+    assert all(row["time_vs_dsn"] == 1.0 for row in reference_rows)
+    targets = {t["target"]: t["verdict"] for t in data["targets"]}
+    assert targets["DSN not slower than SJ PSN at T=32"].startswith("not measured")  # T=32 was not run
+    table = (tmp_path / "bench_speed_cpu.md").read_text()
+    assert "| model | T=16 | T=48 |" in table and "SJ PSN" in table
+    assert "neurons=64 T=48" in capsys.readouterr().out
+
+
+def test_bench_speed_reports_over_cap_instead_of_running(tmp_path):
+    from paraspike.bench.speed import run_speed_benchmark
+
+    result = run_speed_benchmark((32, 4096), (64,), repeats=1, cap_s=1e-9, only=["DSN-int [naive]"])
+    statuses = [row["status"] for row in result["rows"]]
+    assert statuses == ["ok", "over cap"]
+
+
 def test_python_dash_m_entry_point():
     result = subprocess.run([sys.executable, "-m", "paraspike", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("paraspike ")

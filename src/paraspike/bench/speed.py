@@ -4,9 +4,10 @@ For every neuron count, length ``T`` and model (:mod:`paraspike.bench.models`): 
 backward time (of a fixed random upstream gradient) and their sum, medians of up to ``repeats``
 runs after one warm-up run, plus the peak memory of one forward+backward above its inputs (CPU:
 the process's peak resident memory, reset through ``/proc/self/clear_refs`` before the run; CUDA:
-``torch.cuda.max_memory_allocated``). A model that passes the time cap at one ``T`` (or whose time,
-scaled linearly from the previous ``T``, would) is reported "over cap" from there on instead of
-being run. Ratios are against the DSN (integer spikes, best backend) in the same run.
+``torch.cuda.max_memory_allocated``). A model whose single run at ``T`` would pass the time cap
+is reported "over cap" instead of being run (its time is extrapolated from the last two lengths
+with their observed growth exponent).
+Ratios are against the DSN (integer spikes, best backend) in the same run.
 
 Writes ``<out>/bench_speed_<device>.json``, ``.md`` (the tables and the targets) and ``.png``
 (log-log time against ``T``; needs matplotlib).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import statistics
 import time
 from pathlib import Path
@@ -143,22 +145,21 @@ def run_speed_benchmark(
     for neurons in neuron_counts:
         if neurons % BATCH:
             raise ValueError(f"neurons must be a multiple of {BATCH}, got {neurons}")
-        last: dict[str, tuple[int, float]] = {}  # model -> (T, total seconds) of its last run
+        history: dict[str, list[tuple[int, float]]] = {}  # model -> [(T, total seconds)] measured so far
         for steps in lengths:
             for model in models:
                 row: dict[str, object] = {"model": model.name, "family": model.family, "neurons": neurons, "T": steps}
-                previous = last.get(model.name)
-                if previous is not None and previous[1] * steps / previous[0] > cap_s:
+                if _predicted_seconds(history.get(model.name, []), steps) > cap_s:
                     row["status"] = "over cap"
                 else:
                     try:
                         row.update(_time_model(model, steps, neurons, dev, repeats, cap_s, seed=steps))
-                        last[model.name] = (steps, float(row["total_s"]))
+                        history.setdefault(model.name, []).append((steps, float(row["total_s"])))
                     except (RuntimeError, MemoryError) as error:
                         if "memory" not in str(error).lower() and not isinstance(error, MemoryError):
                             raise
                         row["status"] = "out of memory"
-                        last[model.name] = (steps, float("inf"))
+                        history.setdefault(model.name, []).append((steps, float("inf")))
                 rows.append(row)
             _ratios(rows, neurons, steps, reference)
             _print_step(rows, neurons, steps)
@@ -174,6 +175,21 @@ def run_speed_benchmark(
         "notes": notes,
         "rows": rows,
     }
+
+
+def _predicted_seconds(measured: list[tuple[int, float]], steps: int) -> float:
+    """Time of one run at ``steps`` extrapolated from the last two measurements with their observed
+    growth exponent (at least linear in T), so a model that is O(T^2) or O(T^3) is not started at a
+    length where one run would take minutes. 0 with nothing measured yet."""
+    if not measured:
+        return 0.0
+    t2, s2 = measured[-1]
+    exponent = 1.0
+    if len(measured) >= 2:
+        t1, s1 = measured[-2]
+        if s1 > 0 and t2 > t1 and math.isfinite(s2):
+            exponent = max(1.0, math.log(s2 / s1) / math.log(t2 / t1))
+    return s2 * (steps / t2) ** exponent
 
 
 def _ratios(rows: list[dict[str, object]], neurons: int, steps: int, reference: str) -> None:
