@@ -26,7 +26,7 @@ from paraspike.neurons.decay import build_decay_generator
 from paraspike.ops import linear_scan, resolve_scan_backend, spike_fire
 from paraspike.ops._checks import check_positive_int
 from paraspike.ops.dsn_fused import dsn_fused_cpu
-from paraspike.ops.firing import SURROGATES, check_surrogate_name
+from paraspike.ops.firing import check_surrogate_name, resolve_surrogate_alpha
 from paraspike.ops.scan import check_scan_backend_name
 
 __all__ = ["DSN", "DSNState"]
@@ -197,7 +197,6 @@ class DSN(MemoryModule):
         return self.scan_backend(device) == "cpu"
 
     def _fused_forward(self, x_seq: Tensor) -> Tensor:
-        alpha = SURROGATES[self.surrogate] if self.surrogate_alpha is None else self.surrogate_alpha
         spikes, h_seq, self.h = dsn_fused_cpu(
             x_seq,
             self.history,
@@ -208,7 +207,7 @@ class DSN(MemoryModule):
             v_threshold=self.v_threshold,
             max_spike=self.max_spike,
             surrogate=self.surrogate,
-            surrogate_alpha=alpha,
+            surrogate_alpha=resolve_surrogate_alpha(self.surrogate, self.surrogate_alpha),
         )
         self._advance_history(x_seq)
         if self.store_h_seq:

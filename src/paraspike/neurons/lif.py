@@ -174,14 +174,14 @@ class PLIF(LIF):
         return self.w.sigmoid()
 
     def _charge(self, x: Tensor, v: Tensor) -> Tensor:
-        q = self.w.sigmoid()
+        q = self._leak()
         if self.decay_input:
             return v + (x - (v - self._rest)) * q
         return v - (v - self._rest) * q + x
 
     def extra_repr(self) -> str:
         with torch.no_grad():
-            tau = 1.0 / self.w.sigmoid().item()
+            tau = 1.0 / self._leak().item()
         return super().extra_repr().replace(f"tau={self.tau}", f"tau={tau:.4g} (learned)")
 
 

@@ -69,6 +69,14 @@ def _keep_history(history: Tensor | None, x: Tensor, keep: int) -> Tensor | None
     return torch.cat([past[x.shape[0] :], x], dim=0)
 
 
+def _psn_parameters(T: int) -> tuple[nn.Parameter, nn.Parameter]:
+    """``W`` ``[T, T]`` (kaiming-uniform, ``a = sqrt(5)``) and ``B`` ``[T, 1] = -1``, as SpikingJelly
+    initialises PSN and MaskedPSN."""
+    weight = torch.empty(T, T)
+    nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+    return nn.Parameter(weight), nn.Parameter(torch.full((T, 1), -1.0))
+
+
 class PSN(nn.Module):
     """Parallel spiking neuron: ``S = Heaviside(W X + B)`` over exactly ``T`` steps (multi-step only).
 
@@ -83,9 +91,7 @@ class PSN(nn.Module):
         self.T = T
         self.surrogate = surrogate
         self.surrogate_alpha = resolve_surrogate_alpha(surrogate, surrogate_alpha)
-        self.weight = nn.Parameter(torch.empty(T, T))
-        self.bias = nn.Parameter(torch.full((T, 1), -1.0))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.weight, self.bias = _psn_parameters(T)
 
     @property
     def step_mode(self) -> str:
@@ -139,9 +145,7 @@ class MaskedPSN(MemoryModule):
         self.k, self.T = k, T
         self.surrogate = surrogate
         self.surrogate_alpha = resolve_surrogate_alpha(surrogate, surrogate_alpha)
-        self.weight = nn.Parameter(torch.empty(T, T))
-        self.bias = nn.Parameter(torch.full((T, 1), -1.0))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.weight, self.bias = _psn_parameters(T)
         ones = torch.ones(T, T)
         self.register_buffer("mask0", torch.tril(ones) * torch.triu(ones, -(k - 1)))
         self.register_buffer("mask1", ones)
