@@ -43,9 +43,10 @@ def test_bench_scan_writes_json(tmp_path, capsys):
 
 
 def test_bench_speed_writes_json_table_and_targets(tmp_path, capsys):
-    args = ["bench", "speed", "--lengths", "16", "48", "--neurons", "64", "--repeats", "1", "--out", str(tmp_path)]
-    main([*args, "--only", "DSN-int", "PSN", "LIF"])
+    args = ["bench", "speed", "--lengths", "16", "48", "--neurons", "64", "--repeats", "1", "--min-time", "0"]
+    main([*args, "--out", str(tmp_path), "--only", "DSN-int", "PSN", "LIF"])
     data = json.loads((tmp_path / "bench_speed_cpu.json").read_text())
+    assert data["complete"] is True and "--min-time 0.0" in data["command"]
     models = {row["model"] for row in data["rows"]}
     assert data["reference"].startswith("DSN-int") and data["reference"] in models
     assert any(name.startswith("SJ PSN") for name in models)  # the peer ran in the same process
@@ -68,6 +69,19 @@ def test_bench_speed_reports_over_cap_instead_of_running(tmp_path):
     result = run_speed_benchmark((32, 4096), (64,), repeats=1, cap_s=1e-9, only=["DSN-int [naive]"])
     statuses = [row["status"] for row in result["rows"]]
     assert statuses == ["ok", "over cap"]
+
+
+def test_bench_speed_saves_after_every_length_and_times_short_runs_longer():
+    from paraspike.bench.speed import run_speed_benchmark
+
+    seen: list[tuple[int, bool]] = []
+
+    def on_step(result):
+        seen.append((len(result["rows"]), result["complete"]))
+
+    result = run_speed_benchmark((8, 16), (64,), repeats=2, only=["DSN-int [naive]"], min_time_s=0.05, on_step=on_step)
+    assert seen == [(1, False), (2, True)]  # partial result after T=8, complete after T=16
+    assert all(row["runs"] > 2 for row in result["rows"])  # 50 ms of sub-ms runs is more than 2 runs
 
 
 def test_python_dash_m_entry_point():

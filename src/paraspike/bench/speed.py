@@ -1,16 +1,18 @@
 """``paraspike bench speed``: the DSN against the peers, side by side in one process.
 
 For every neuron count, length ``T`` and model (:mod:`paraspike.bench.models`): forward time,
-backward time (of a fixed random upstream gradient) and their sum, medians of up to ``repeats``
-runs after one warm-up run, plus the peak memory of one forward+backward above its inputs (CPU:
-the process's peak resident memory, reset through ``/proc/self/clear_refs`` before the run; CUDA:
-``torch.cuda.max_memory_allocated``). A model whose single run at ``T`` would pass the time cap
-is reported "over cap" instead of being run (its time is extrapolated from the last two lengths
-with their observed growth exponent).
+backward time (of a fixed random upstream gradient) and their sum, medians of at least ``repeats``
+runs (more, up to 200, until ``min_time`` seconds were timed, so sub-millisecond configurations
+are not judged on five noisy samples) after warm-up runs, plus the peak memory of one
+forward+backward above its inputs (CPU: the process's peak resident memory, reset through
+``/proc/self/clear_refs`` before the run; CUDA: ``torch.cuda.max_memory_allocated``).
+A model whose single run at ``T`` would pass the time cap is reported "over cap" instead of being
+run (its time is extrapolated from the last two lengths with their observed growth exponent).
 Ratios are against the DSN (integer spikes, best backend) in the same run.
 
 Writes ``<out>/bench_speed_<device>.json``, ``.md`` (the tables and the targets) and ``.png``
-(log-log time against ``T``; needs matplotlib).
+(log-log time against ``T``; needs matplotlib), rewritten after every length, so a run stopped
+early keeps what it measured (the JSON says ``"complete": false`` until the end).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import datetime
 import math
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -32,6 +35,8 @@ __all__ = ["run_speed_benchmark", "add_arguments", "main"]
 
 DEFAULT_LENGTHS = (32, 128, 512, 2048, 8192, 16384, 32768)
 DEFAULT_NEURONS = (1024, 4096)
+MAX_RUNS = 200  # timed runs per configuration at most
+WARMUP_S = 0.05  # warm-up runs continue (2 at least) until this much time went by, or one run passed it
 
 
 def _sync(device: torch.device) -> None:
@@ -82,7 +87,14 @@ def _reset(module: torch.nn.Module) -> None:
 
 
 def _time_model(
-    model: BenchModel, steps: int, neurons: int, device: torch.device, repeats: int, cap_s: float, seed: int
+    model: BenchModel,
+    steps: int,
+    neurons: int,
+    device: torch.device,
+    repeats: int,
+    cap_s: float,
+    seed: int,
+    min_time_s: float = 0.0,
 ) -> dict[str, object]:
     channels = neurons // BATCH
     gen = torch.Generator().manual_seed(seed)
@@ -105,12 +117,20 @@ def _time_model(
     with _PeakMemory(device) as peak:
         warm_fwd, warm_bwd = run()
     spent = warm_fwd + warm_bwd
-    forward, backward = [], []
+    if spent < WARMUP_S:  # short runs: warm caches, allocator and thread pool a little longer
+        warm_runs = 1
+        while warm_runs < 2 or spent < WARMUP_S:
+            spent += sum(run())
+            warm_runs += 1
+    forward: list[float] = []
+    backward: list[float] = []
     if spent <= cap_s:
-        for _ in range(repeats):
+        timed = 0.0
+        while len(forward) < MAX_RUNS and (len(forward) < repeats or timed < min_time_s):
             f, b = run()
             forward.append(f)
             backward.append(b)
+            timed += f + b
             spent += f + b
             if spent > cap_s:
                 break
@@ -134,14 +154,33 @@ def run_speed_benchmark(
     repeats: int = 5,
     cap_s: float = 10.0,
     only: list[str] | None = None,
+    min_time_s: float = 0.0,
+    on_step: Callable[[dict[str, object]], None] | None = None,
 ) -> dict[str, object]:
-    """Time every model at every ``(neurons, T)``; returns the JSON-ready result."""
+    """Time every model at every ``(neurons, T)``; returns the JSON-ready result.
+
+    ``on_step(result)`` is called after every ``(neurons, T)`` with the result so far
+    (``result["complete"]`` is False until the last one)."""
     dev = torch.device(device)
     models, notes = bench_models(dev)
     if only:
         models = [m for m in models if any(word.lower() in m.name.lower() for word in only)]
     reference = next(m.name for m in models if m.family == "dsn")
     rows: list[dict[str, object]] = []
+    result: dict[str, object] = {
+        "benchmark": "neuron forward+backward, side by side",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(dev),
+        "input": f"[T, {BATCH}, neurons/{BATCH}] float32, upstream gradient random",
+        "repeats": repeats,
+        "min_time_s": min_time_s,
+        "cap_s": cap_s,
+        "reference": reference,
+        "models": {m.name: {"family": m.family, "note": m.note} for m in models},
+        "notes": notes,
+        "rows": rows,
+        "complete": False,
+    }
     for neurons in neuron_counts:
         if neurons % BATCH:
             raise ValueError(f"neurons must be a multiple of {BATCH}, got {neurons}")
@@ -153,7 +192,7 @@ def run_speed_benchmark(
                     row["status"] = "over cap"
                 else:
                     try:
-                        row.update(_time_model(model, steps, neurons, dev, repeats, cap_s, seed=steps))
+                        row.update(_time_model(model, steps, neurons, dev, repeats, cap_s, steps, min_time_s))
                         history.setdefault(model.name, []).append((steps, float(row["total_s"])))
                     except (RuntimeError, MemoryError) as error:
                         if "memory" not in str(error).lower() and not isinstance(error, MemoryError):
@@ -163,18 +202,11 @@ def run_speed_benchmark(
                 rows.append(row)
             _ratios(rows, neurons, steps, reference)
             _print_step(rows, neurons, steps)
-    return {
-        "benchmark": "neuron forward+backward, side by side",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(dev),
-        "input": f"[T, {BATCH}, neurons/{BATCH}] float32, upstream gradient random",
-        "repeats": repeats,
-        "cap_s": cap_s,
-        "reference": reference,
-        "models": {m.name: {"family": m.family, "note": m.note} for m in models},
-        "notes": notes,
-        "rows": rows,
-    }
+            result["complete"] = neurons == neuron_counts[-1] and steps == lengths[-1]
+            if on_step is not None:
+                on_step(result)
+    result["complete"] = True
+    return result
 
 
 def _predicted_seconds(measured: list[tuple[int, float]], steps: int) -> float:
@@ -222,36 +254,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS))
     parser.add_argument("--neurons", type=int, nargs="+", default=list(DEFAULT_NEURONS))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration, at least")
+    parser.add_argument(
+        "--min-time", type=float, default=0.5, help="seconds of timed runs per configuration, at least (<= 200 runs)"
+    )
     parser.add_argument("--cap", type=float, default=10.0, help="seconds per configuration (runs beyond it are cut)")
     parser.add_argument("--only", nargs="+", default=None, help="keep models whose name contains one of these words")
     parser.add_argument("--out", default="results", help="folder for the JSON, markdown and PNG")
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    parts = ["paraspike bench speed"]
+    for flag, value in (
+        ("lengths", args.lengths),
+        ("neurons", args.neurons),
+        ("device", args.device),
+        ("repeats", args.repeats),
+        ("min-time", args.min_time),
+        ("cap", args.cap),
+        ("only", args.only),
+        ("out", args.out),
+    ):
+        if value is not None:
+            parts.append(f"--{flag} " + (" ".join(map(str, value)) if isinstance(value, list) else str(value)))
+    return " ".join(parts)
+
+
 def main(args: argparse.Namespace) -> None:
     print(
-        f"neuron forward+backward on {args.device}, medians of up to {args.repeats} runs after 1 warm-up, "
-        f"cap {args.cap} s per configuration; ratios = model time / DSN time (same run)"
-    )
-    result = run_speed_benchmark(
-        tuple(args.lengths), tuple(args.neurons), args.device, args.repeats, args.cap, args.only
-    )
-    result["targets"] = target_checks(result)
-    result["command"] = "paraspike bench speed " + " ".join(
-        f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in (
-            ("lengths", args.lengths),
-            ("neurons", args.neurons),
-            ("device", args.device),
-            ("repeats", args.repeats),
-            ("cap", args.cap),
-            ("out", args.out),
-        )
+        f"neuron forward+backward on {args.device}, medians of at least {args.repeats} runs and {args.min_time} s "
+        f"after warm-up, cap {args.cap} s per configuration; ratios = model time / DSN time (same run)"
     )
     tag = torch.device(args.device).type
     out = Path(args.out)
-    write_json(out / f"bench_speed_{tag}.json", result)
-    (out / f"bench_speed_{tag}.md").write_text(markdown_report(result))
-    plotted = plot_times(result, out / f"bench_speed_{tag}.png")
+    command = _command_line(args)
+
+    def save(result: dict[str, object]) -> bool:
+        result["targets"] = target_checks(result)
+        result["command"] = command
+        write_json(out / f"bench_speed_{tag}.json", result)
+        (out / f"bench_speed_{tag}.md").write_text(markdown_report(result))
+        return plot_times(result, out / f"bench_speed_{tag}.png")
+
+    result = run_speed_benchmark(
+        tuple(args.lengths), tuple(args.neurons), args.device, args.repeats, args.cap, args.only, args.min_time, save
+    )
+    plotted = save(result)
     print("\n" + "\n".join(f"{t['target']}: {t['verdict']}" for t in result["targets"]))
     print(f"written to {out}/bench_speed_{tag}.json, .md" + (", .png" if plotted else " (no plot: matplotlib missing)"))

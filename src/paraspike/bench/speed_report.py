@@ -79,11 +79,14 @@ def markdown_report(result: Result) -> str:
         f"Command: `{result.get('command', 'paraspike bench speed')}`  ",
         f"Date: {result['date']}; device: {machine['device']} ({machine.get('gpu') or machine['cpu']}, "
         f"{machine['threads']} threads); torch {machine['torch']}.  ",
-        f"Input {result['input']}. Forward+backward, median of up to {result['repeats']} runs after one warm-up; "
+        f"Input {result['input']}. Forward+backward, median of at least {result['repeats']} runs "
+        f"and {result.get('min_time_s', 0)} s of runs (at most 200) after warm-up; "
         f"cap {result['cap_s']} s per configuration. In brackets: time relative to `{result['reference']}` "
         "(above 1 = slower than the DSN).",
         "",
     ]
+    if not result.get("complete", True):
+        lines += ["**Partial results: the run was still going or was stopped.**", ""]
     if result.get("targets"):
         lines += ["## Targets (1024 neurons)", "", "| target | verdict |", "|---|---|"]
         lines += [f"| {t['target']} | {t['verdict']} |" for t in result["targets"]]  # type: ignore[union-attr]
