@@ -70,6 +70,19 @@ struct Task {
   int64_t period_index;  // row_start / P: which slice of the parameter-gradient partials it owns
 };
 
+// Software prefetch of the row a task will touch `kPrefetchRows` steps later. A task reads 1 KiB of
+// each [T, M] row and then jumps M * 4 bytes on: with M >= 1024 every row lies on its own 4 KiB page,
+// where the hardware stream prefetchers (which stop at page boundaries) never get going. Measured on
+// 2 cores at T = 2048 x 1024 neurons: the backward ran at 10 ns per element without this.
+constexpr int64_t kPrefetchRows = 6;
+template <int kWrite, typename scalar_t>
+inline void prefetch_row(const scalar_t* row, int64_t count) {
+  const char* bytes = reinterpret_cast<const char*>(row);
+  for (int64_t offset = 0; offset < count * static_cast<int64_t>(sizeof(scalar_t)); offset += 64) {
+    __builtin_prefetch(bytes + offset, kWrite, 3);
+  }
+}
+
 // Tasks per thread chunk: small problems run on the calling thread (waking the pool costs 10-30 us).
 // Measured at T = 32 x 1024 neurons on 2 cores: the forward (~1.2 ns per element) loses from
 // threading below 2^16 elements, the backward (~3.5 ns per element) gains from 2^14.
@@ -256,6 +269,12 @@ void dsn_forward_impl(const DsnArgs<scalar_t>& args, scalar_t* spikes, scalar_t*
       const int64_t n0 = task.row_start, p0 = task.param_start, nb = task.count;
       for (int64_t i = 0; i < nb; ++i) state[i] = a.h0[n0 + i];
       for (int64_t t = 0; t < a.T; ++t) {
+        if (t + kPrefetchRows < a.T) {
+          const int64_t ahead = (t + kPrefetchRows) * a.M + n0;
+          prefetch_row<0>(a.x + ahead, nb);
+          prefetch_row<1>(h_out + ahead, nb);
+          prefetch_row<1>(spikes + ahead, nb);
+        }
         decay_logits(a, t, n0, p0, nb, z);
         const scalar_t* __restrict xr = a.x + t * a.M + n0;
         scalar_t* __restrict hr = h_out + t * a.M + n0;
@@ -328,6 +347,14 @@ void dsn_backward_impl(const DsnArgs<scalar_t>& args, const scalar_t* grad_s, co
         db[i] = 0;
       }
       for (int64_t t = a.T - 1; t >= 0; --t) {
+        if (t >= kPrefetchRows + 1) {  // rows t - D (and t - D - 1 of h, read as h_{t-1})
+          const int64_t ahead = (t - kPrefetchRows) * a.M + n0;
+          prefetch_row<0>(a.x + ahead, nb);
+          prefetch_row<0>(grad_s + ahead, nb);
+          prefetch_row<0>(h + ahead - a.M, nb);
+          if (grad_h != nullptr) prefetch_row<0>(grad_h + ahead, nb);
+          prefetch_row<1>(dx + ahead, nb);
+        }
         decay_logits(a, t, n0, p0, nb, z);
         const scalar_t* __restrict xr = a.x + t * a.M + n0;
         const scalar_t* __restrict gsr = grad_s + t * a.M + n0;
