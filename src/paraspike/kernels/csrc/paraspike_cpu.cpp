@@ -31,17 +31,18 @@ namespace {
 
 constexpr int64_t kBlock = 256;  // neurons per task: a few KiB of state per row, stays in L1/L2
 
-// A fresh [T, M] output. Large ones (above glibc's largest mmap threshold, 32 MiB) are new
-// mappings whose every 4 KiB page faults on first write: at T = 16384 x 1024 neurons the page
-// faults of two outputs took about half of the forward. Asking for transparent huge pages
-// (honoured when /sys/kernel/mm/transparent_hugepage/enabled is "madvise" or "always") cuts the
-// faults 512-fold. Only whole 2 MiB pages inside the buffer are advised; a no-op elsewhere.
+// A fresh [T, M] output. Large buffers come from fresh mappings (or from heap pages the allocator
+// has just trimmed), whose every 4 KiB page faults on first write: at T = 16384 x 1024 neurons the
+// page faults of two outputs took about half of the forward, and the timings of mid sizes (8 MiB at
+// T = 2048) varied 2x with the allocator's state. Asking for transparent huge pages (honoured when
+// /sys/kernel/mm/transparent_hugepage/enabled is "madvise" or "always") cuts the faults 512-fold.
+// Only whole 2 MiB pages inside the buffer are advised; a no-op off Linux.
 torch::Tensor empty_stream_like(const torch::Tensor& like) {
   auto out = torch::empty_like(like, at::MemoryFormat::Contiguous);
 #ifdef __linux__
   constexpr uintptr_t kHuge = uintptr_t{2} << 20;
   const auto bytes = static_cast<uintptr_t>(out.nbytes());
-  if (bytes >= (uintptr_t{32} << 20)) {
+  if (bytes >= 2 * kHuge) {
     const auto begin = reinterpret_cast<uintptr_t>(out.data_ptr());
     const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);
     const uintptr_t last = (begin + bytes) & ~(kHuge - 1);
