@@ -47,6 +47,9 @@ def test_bench_speed_writes_json_table_and_targets(tmp_path, capsys):
     main([*args, "--out", str(tmp_path), "--only", "DSN-int", "PSN", "LIF"])
     data = json.loads((tmp_path / "bench_speed_cpu.json").read_text())
     assert data["complete"] is True and "--min-time 0.0" in data["command"]
+    assert data["copy_bandwidth_gbs"] > 0
+    fused_rows = [row for row in data["rows"] if row["model"] == "DSN-int [cpu]"]
+    assert all(row["forward_gbs"] > 0 for row in fused_rows) or not fused_rows
     models = {row["model"] for row in data["rows"]}
     assert data["reference"].startswith("DSN-int") and data["reference"] in models
     assert any(name.startswith("SJ PSN") for name in models)  # the peer ran in the same process
@@ -82,6 +85,29 @@ def test_bench_speed_saves_after_every_length_and_times_short_runs_longer():
     result = run_speed_benchmark((8, 16), (64,), repeats=2, only=["DSN-int [naive]"], min_time_s=0.05, on_step=on_step)
     assert seen == [(1, False), (2, True)]  # partial result after T=8, complete after T=16
     assert all(row["runs"] > 2 for row in result["rows"])  # 50 ms of sub-ms runs is more than 2 runs
+
+
+def test_gpu_targets_use_the_gpu_criteria():
+    from paraspike.bench.speed_report import target_checks
+
+    def row(model, steps, total, **extra):
+        return {"model": model, "neurons": 1024, "T": steps, "status": "ok", "total_s": total, **extra}
+
+    result = {
+        "machine": {"device": "cuda:0"},
+        "reference": "DSN-int [triton]",
+        "copy_bandwidth_gbs": 3000.0,
+        "rows": [
+            row("DSN-int [triton]", 32, 1e-4),
+            row("SJ LIFNode (m)", 32, 2e-4),
+            row("DSN-int [triton]", 16384, 1e-3, forward_gbs=2400.0),
+            row("SJ PSN", 16384, 4e-2),
+        ],
+    }
+    verdicts = {check["target"]: check["verdict"] for check in target_checks(result)}
+    assert verdicts["DSN >= 50x faster than SJ PSN at T=16384"].startswith("MISSED (40.0x")
+    assert verdicts["DSN faster than SJ LIFNode (m) at T=32"].startswith("met (2.00x")
+    assert verdicts["DSN forward >= 70% of copy bandwidth at long T"].startswith("met (T=16384: 2400 GB/s")
 
 
 def test_python_dash_m_entry_point():

@@ -7,6 +7,8 @@ SpikingJelly 2.0.0 entries are skipped (with the reason) when it is not installe
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +37,8 @@ class BenchModel:
 def _dsn_models(device: torch.device) -> list[BenchModel]:
     models = []
     for backend in available_scan_backends(device):
+        if device.type == "cpu" and backend in ("triton", "fla"):
+            continue  # Triton's interpreter (TRITON_INTERPRET=1) is a correctness tool, not a speed path
         for mode, spikes in (("int", 4), ("bin", 1)):
             if backend == "naive" and mode == "bin":
                 continue  # the naive reference is timed once, in integer mode
@@ -42,7 +46,8 @@ def _dsn_models(device: torch.device) -> list[BenchModel]:
             def build(T: int, c: int, d: torch.device, backend: str = backend, spikes: int = spikes) -> nn.Module:
                 return DSN(c, max_spike=spikes, backend=backend).to(d)
 
-            note = "fused kernel: conv+decay+scan+firing" if backend == "cpu" else f"{backend} scan + PyTorch ops"
+            fused = backend in ("cpu", "triton")
+            note = "fused kernel: conv+decay+scan+firing" if fused else f"{backend} scan + PyTorch ops"
             models.append(BenchModel(f"DSN-{mode} [{backend}]", "dsn", build, note))
     return models
 
@@ -72,7 +77,14 @@ def _own_baselines() -> list[BenchModel]:
     ]
 
 
-def _spikingjelly_models() -> tuple[list[BenchModel], str | None]:
+def _spikingjelly_models(device: torch.device) -> tuple[list[BenchModel], str | None]:
+    lif_note = "multi-step"
+    if device.type == "cuda" and "spikingjelly" not in sys.modules:
+        # SpikingJelly 2.0.0 picks its LIF implementation from this variable when it is imported
+        # (auto = its compiled CUDA extension first); the issue asks for its Triton LIF.
+        os.environ.setdefault("SJ_LIF_CUDA_IMPLEMENTATION", "triton")
+    if device.type == "cuda":
+        lif_note = f"multi-step, SJ_LIF_CUDA_IMPLEMENTATION={os.environ.get('SJ_LIF_CUDA_IMPLEMENTATION', 'auto')}"
     try:
         from spikingjelly.activation_based import neuron as sj
     except Exception as error:  # not installed, or its optional imports fail
@@ -91,16 +103,14 @@ def _spikingjelly_models() -> tuple[list[BenchModel], str | None]:
             lambda T, c, d: sj.SlidingPSN(ORDER, step_mode="m").to(d),
             "as shipped: T x T gemm weight built by a Python loop (2.0.0 has no conv backend)",
         ),
-        BenchModel(
-            "SJ LIFNode (m)", "spikingjelly 2.0.0", lambda T, c, d: sj.LIFNode(step_mode="m").to(d), "multi-step"
-        ),
+        BenchModel("SJ LIFNode (m)", "spikingjelly 2.0.0", lambda T, c, d: sj.LIFNode(step_mode="m").to(d), lif_note),
     ], None
 
 
 def bench_models(device: torch.device) -> tuple[list[BenchModel], list[str]]:
     """All benchmark models for ``device`` and notes on what was left out."""
     notes = []
-    peers, reason = _spikingjelly_models()
+    peers, reason = _spikingjelly_models(device)
     if reason:
         notes.append(reason)
     return _dsn_models(device) + _own_baselines() + peers, notes

@@ -180,7 +180,9 @@ def run_speed_benchmark(
         "notes": notes,
         "rows": rows,
         "complete": False,
+        "copy_bandwidth_gbs": copy_bandwidth(dev),
     }
+    print(f"copy bandwidth on {dev}: {result['copy_bandwidth_gbs']:.1f} GB/s (read + write)", flush=True)
     for neurons in neuron_counts:
         if neurons % BATCH:
             raise ValueError(f"neurons must be a multiple of {BATCH}, got {neurons}")
@@ -201,6 +203,7 @@ def run_speed_benchmark(
                         history.setdefault(model.name, []).append((steps, float("inf")))
                 rows.append(row)
             _ratios(rows, neurons, steps, reference)
+            _forward_bandwidth(rows, result["models"])  # type: ignore[arg-type]
             _print_step(rows, neurons, steps)
             result["complete"] = neurons == neuron_counts[-1] and steps == lengths[-1]
             if on_step is not None:
@@ -222,6 +225,31 @@ def _predicted_seconds(measured: list[tuple[int, float]], steps: int) -> float:
         if s1 > 0 and t2 > t1 and math.isfinite(s2):
             exponent = max(1.0, math.log(s2 / s1) / math.log(t2 / t1))
     return s2 * (steps / t2) ** exponent
+
+
+def copy_bandwidth(device: torch.device, mebibytes: int = 256, repeats: int = 5) -> float:
+    """The device's copy bandwidth in GB/s (bytes read + bytes written per second, median of
+    ``repeats`` copies of a ``mebibytes`` buffer): the ceiling for a memory-bound kernel."""
+    src = torch.ones(mebibytes * 2**18, device=device)  # float32: 4 bytes each
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        dst.copy_(src)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return 2 * src.numel() * 4 / statistics.median(times) / 1e9
+
+
+def _forward_bandwidth(rows: list[dict[str, object]], models: dict[str, dict[str, str]]) -> None:
+    """For the fused DSN rows: the forward's memory traffic (read x, write spikes and H: 12 bytes per
+    neuron-step in float32) per second, in GB/s."""
+    for row in rows:
+        fused = "fused kernel" in models[str(row["model"])]["note"]
+        if fused and row["status"] == "ok" and "forward_gbs" not in row:
+            row["forward_gbs"] = 12 * int(row["T"]) * int(row["neurons"]) / float(row["forward_s"]) / 1e9
 
 
 def _ratios(rows: list[dict[str, object]], neurons: int, steps: int, reference: str) -> None:

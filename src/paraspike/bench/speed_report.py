@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["markdown_report", "target_checks", "plot_times"]
@@ -45,6 +46,9 @@ def target_checks(result: Result, neurons: int = 1024) -> list[dict[str, object]
         verdict = "not measured" if value is None else ("met" if passed else "MISSED")
         checks.append({"target": target, "value": value, "verdict": f"{verdict} ({detail})"})
 
+    if str(result["machine"]["device"]).startswith("cuda"):  # type: ignore[index]
+        _gpu_checks(result, neurons, dsn, ratio, add)
+        return checks
     r = ratio("SJ PSN", 16384)
     add("DSN >= 25.6x faster than SJ PSN at T=16384", r, r is not None and r >= 25.6, f"{r or 0:.1f}x; stretch 50x")
     r = ratio("SJ PSN", 32)
@@ -68,6 +72,30 @@ def target_checks(result: Result, neurons: int = 1024) -> list[dict[str, object]
     else:
         add("DSN peak memory at T=16384 <= 1/3 of SJ PSN's", None, None, "not measured")
     return checks
+
+
+def _gpu_checks(
+    result: Result,
+    neurons: int,
+    dsn: str,
+    ratio: Callable[[str, int], float | None],
+    add: Callable[[str, float | None, bool | None, str], None],
+) -> None:
+    """Issue 4's targets on a GPU: 50x over PSN at 16k, faster than SJ's (Triton) LIF at T=32, and the
+    fused forward at >= 70% of the copy bandwidth at long T."""
+    r = ratio("SJ PSN", 16384)
+    add("DSN >= 50x faster than SJ PSN at T=16384", r, r is not None and r >= 50, f"{r or 0:.1f}x")
+    r = ratio("SJ LIFNode", 32)
+    add("DSN faster than SJ LIFNode (m) at T=32", r, r is not None and r > 1.0, f"{r or 0:.2f}x")
+    copy = float(result.get("copy_bandwidth_gbs") or 0)  # type: ignore[arg-type]
+    longest = [r for r in _rows(result) if r["model"] == dsn and r["neurons"] == neurons and "forward_gbs" in r]
+    if copy > 0 and longest:
+        row = max(longest, key=lambda item: int(item["T"]))
+        share = float(row["forward_gbs"]) / copy
+        detail = f"T={row['T']}: {row['forward_gbs']:.0f} GB/s of {copy:.0f} GB/s copy = {share:.0%}"
+        add("DSN forward >= 70% of copy bandwidth at long T", share, share >= 0.7, detail)
+    else:
+        add("DSN forward >= 70% of copy bandwidth at long T", None, None, "not measured")
 
 
 def markdown_report(result: Result) -> str:
@@ -111,12 +139,36 @@ def markdown_report(result: Result) -> str:
                 cells.append(f"{row['peak_mib']:.0f}" if ok else "-")
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
         lines.append("")
+        lines += _bandwidth_lines(result, neurons, lengths)
     lines += ["## Models", ""]
     for name, info in result["models"].items():  # type: ignore[union-attr]
         lines.append(f"- **{name}** ({info['family']}): {info['note']}")
     for note in result.get("notes", []):  # type: ignore[union-attr]
         lines.append(f"- note: {note}")
     return "\n".join(lines) + "\n"
+
+
+def _bandwidth_lines(result: Result, neurons: int, lengths: list[int]) -> list[str]:
+    """The fused DSN forward's memory traffic (12 bytes per neuron-step) against the copy bandwidth."""
+    copy = result.get("copy_bandwidth_gbs")
+    fused = [m for m, info in result["models"].items() if "fused kernel" in info["note"]]  # type: ignore[union-attr]
+    if not copy or not fused:
+        return []
+    lines = [
+        f"Fused DSN forward traffic at {neurons} neurons (read x, write spikes and H: 12 bytes per "
+        f"neuron-step), GB/s and share of the measured copy bandwidth ({float(copy):.1f} GB/s):",  # type: ignore[arg-type]
+        "",
+        "| model | " + " | ".join(f"T={t}" for t in lengths) + " |",
+        "|---|" + "---|" * len(lengths),
+    ]
+    for model in fused:
+        cells = []
+        for t in lengths:
+            row = _find(result, model, neurons, t)
+            gbs = None if row is None else row.get("forward_gbs")
+            cells.append("-" if gbs is None else f"{gbs:.1f} ({float(gbs) / float(copy):.0%})")  # type: ignore[arg-type]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def plot_times(result: Result, path: Path) -> bool:

@@ -26,6 +26,7 @@ from paraspike.neurons.decay import build_decay_generator
 from paraspike.ops import linear_scan, resolve_scan_backend, spike_fire
 from paraspike.ops._checks import check_positive_int
 from paraspike.ops.dsn_fused import dsn_fused_cpu
+from paraspike.ops.dsn_triton import dsn_fused_triton
 from paraspike.ops.firing import check_surrogate_name, resolve_surrogate_alpha
 from paraspike.ops.scan import check_scan_backend_name
 
@@ -61,9 +62,10 @@ class DSN(MemoryModule):
         rank: rank for ``"low_rank"`` decay or low-rank mixing (default ``C // 4``).
         enhanced: enhanced DSN: mix the causal-conv features across neurons.
         mixing: the enhanced DSN's mixing, ``"fc"`` or ``"low_rank"``.
-        backend: scan backend (``"auto"``, ``"cpu"``, ``"chunked"``, ``"naive"``, ...). With the
-            causal-conv decay on CPU tensors, ``"cpu"`` (which ``"auto"`` picks when the kernel
-            builds) runs the whole neuron as one fused kernel.
+        backend: scan backend (``"auto"``, ``"cpu"``, ``"triton"``, ``"chunked"``, ``"naive"``,
+            ``"fla"``, ...). With the causal-conv decay (not enhanced), ``"cpu"`` (which ``"auto"``
+            picks on CPU tensors when the kernel builds) and ``"triton"`` (picked on CUDA tensors
+            when Triton is installed) run the whole neuron as one fused kernel each way.
         step_mode: ``"m"`` or ``"s"``.
         store_h_seq: keep the last multi-step membrane potentials in ``self.h_seq``.
     """
@@ -187,17 +189,24 @@ class DSN(MemoryModule):
     def _fire(self, h: Tensor) -> Tensor:
         return spike_fire(h, self.v_threshold, self.max_spike, self.surrogate, self.surrogate_alpha)
 
-    def uses_fused_cpu_kernel(self, device: torch.device | str = "cpu") -> bool:
-        """Whether multi-step calls on ``device`` run as one fused CPU kernel (conv, decay, scan and
-        firing in one pass each way): causal-conv decay, not enhanced, backend ``"cpu"`` (or ``"auto"``
-        where the kernel is available)."""
+    def fused_kernel(self, device: torch.device | str = "cpu") -> str | None:
+        """The fused kernel (conv, decay, scan and firing in one pass each way) that multi-step calls
+        on ``device`` run: ``"cpu"`` or ``"triton"``, or ``None`` (separate ops around a scan). Needs
+        the causal-conv decay, not enhanced, and the backend (``"auto"`` resolved) ``"cpu"`` or
+        ``"triton"``."""
         device = torch.device(device)
-        if self.decay != "causal_conv" or self.enhanced or device.type != "cpu":
-            return False
-        return self.scan_backend(device) == "cpu"
+        if self.decay != "causal_conv" or self.enhanced:
+            return None
+        backend = self.scan_backend(device)
+        return backend if backend in ("cpu", "triton") else None
 
-    def _fused_forward(self, x_seq: Tensor) -> Tensor:
-        spikes, h_seq, self.h = dsn_fused_cpu(
+    def uses_fused_cpu_kernel(self, device: torch.device | str = "cpu") -> bool:
+        """Whether multi-step calls on ``device`` run as the fused CPU kernel (see :meth:`fused_kernel`)."""
+        return self.fused_kernel(device) == "cpu"
+
+    def _fused_forward(self, x_seq: Tensor, kernel: str) -> Tensor:
+        fused = dsn_fused_cpu if kernel == "cpu" else dsn_fused_triton
+        spikes, h_seq, self.h = fused(
             x_seq,
             self.history,
             self.h,
@@ -216,11 +225,12 @@ class DSN(MemoryModule):
 
     def multi_step_forward(self, x_seq: Tensor) -> Tensor:
         """Spikes ``[T, B, C, *]`` for inputs ``[T, B, C, *]``: parallel scan over time (or the fused
-        CPU kernel, see :meth:`uses_fused_cpu_kernel`)."""
+        kernel, see :meth:`fused_kernel`)."""
         self._check_input(x_seq, "m")
         self._check_state(x_seq.shape[1:])
-        if self.uses_fused_cpu_kernel(x_seq.device):
-            return self._fused_forward(x_seq)
+        kernel = self.fused_kernel(x_seq.device)
+        if kernel is not None:
+            return self._fused_forward(x_seq, kernel)
         log_alpha, u = self._log_decay_and_input(x_seq)
         h_seq, self.h = linear_scan(u, log_alpha, self.h, backend=self.backend)
         self._advance_history(x_seq)

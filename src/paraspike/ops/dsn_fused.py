@@ -26,6 +26,7 @@ from torch import Tensor
 
 from paraspike.kernels.cpu import cpu_kernels
 from paraspike.ops._checks import working_dtype
+from paraspike.ops._dsn_layout import flatten_state, tile_parameters
 
 __all__ = ["dsn_fused_cpu"]
 
@@ -107,21 +108,9 @@ def dsn_fused_cpu(
     taps = weight.shape[1]
     compute = working_dtype(x.dtype)
     neurons = x[0].numel()
-    rows = _period_rows(batch, channels * spatial)
-    # Per-neuron parameters for one tile of `rows` batch rows: [k, rows * C * S] and [rows * C * S].
-    if rows == 1 and spatial == 1:  # the common case: one parameter column per channel
-        w_tile, b_tile = weight.to(compute).t().contiguous(), bias.to(compute).contiguous()
-    else:
-        w_tile = weight.to(compute).t().unsqueeze(-1).expand(taps, channels, spatial).reshape(taps, 1, -1)
-        w_tile = w_tile.expand(taps, rows, channels * spatial).reshape(taps, -1).contiguous()
-        b_tile = bias.to(compute).unsqueeze(-1).expand(channels, spatial).reshape(1, -1)
-        b_tile = b_tile.expand(rows, channels * spatial).reshape(-1).contiguous()
+    w_tile, b_tile = tile_parameters(weight, bias, spatial, _period_rows(batch, channels * spatial), compute)
     x2 = x.to(compute).reshape(steps, neurons).contiguous()
-    if history is None:
-        hist2 = x2.new_zeros(taps - 1, neurons)
-    else:
-        hist2 = history.to(compute).reshape(taps - 1, neurons).contiguous()
-    start = x2.new_zeros(neurons) if h0 is None else h0.to(compute).reshape(neurons).contiguous()
+    hist2, start = flatten_state(x2, history, h0, taps, compute, compute)
     spikes, h, h_last = _FusedDSN.apply(
         x2,
         hist2,

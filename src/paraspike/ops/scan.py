@@ -15,10 +15,13 @@ import torch
 from torch import Tensor
 
 from paraspike.kernels.cpu import cpu_kernel_unavailable_reason
+from paraspike.kernels.triton_support import triton_unavailable_reason
 from paraspike.ops._checks import check_float_tensor, working_dtype
 from paraspike.ops.scan_chunked import linear_scan_chunked
 from paraspike.ops.scan_cpu import linear_scan_cpu
+from paraspike.ops.scan_fla import fla_unavailable_reason, linear_scan_fla
 from paraspike.ops.scan_naive import linear_scan_naive
+from paraspike.ops.scan_triton import linear_scan_triton
 
 __all__ = [
     "linear_scan",
@@ -41,12 +44,14 @@ class ScanBackend:
         function: ``(u, log_decay, h0, chunk_size) -> (h, h_last)`` on working-dtype tensors.
         is_available: ``(device) -> None`` when the backend can run there, else a reason string.
         priority: higher wins when ``backend="auto"`` chooses among available backends.
+        auto_devices: device types on which ``"auto"`` may choose it (``None``: any it runs on).
     """
 
     name: str
     function: ScanFunction
     is_available: Callable[[torch.device], str | None]
     priority: int
+    auto_devices: tuple[str, ...] | None = None
 
 
 _BACKENDS: dict[str, ScanBackend] = {}
@@ -58,9 +63,13 @@ def register_scan_backend(
     *,
     is_available: Callable[[torch.device], str | None] = lambda device: None,
     priority: int = 0,
+    auto_devices: tuple[str, ...] | None = None,
 ) -> None:
-    """Register a scan backend under ``name`` (replacing any backend of that name)."""
-    _BACKENDS[name] = ScanBackend(name, function, is_available, priority)
+    """Register a scan backend under ``name`` (replacing any backend of that name).
+
+    ``auto_devices`` limits where ``backend="auto"`` may choose it (the Triton backend runs on the
+    CPU under ``TRITON_INTERPRET=1``, but "auto" picks it on CUDA only)."""
+    _BACKENDS[name] = ScanBackend(name, function, is_available, priority, auto_devices)
 
 
 def available_scan_backends(device: torch.device | str = "cpu") -> list[str]:
@@ -68,6 +77,14 @@ def available_scan_backends(device: torch.device | str = "cpu") -> list[str]:
     device = torch.device(device)
     usable = [b for b in _BACKENDS.values() if b.is_available(device) is None]
     return [b.name for b in sorted(usable, key=lambda b: -b.priority)]
+
+
+def _auto_choice(device: torch.device) -> str:
+    for name in available_scan_backends(device):
+        allowed = _BACKENDS[name].auto_devices
+        if allowed is None or device.type in allowed:
+            return name
+    raise RuntimeError(f"no scan backend can run on {device}")  # "naive" runs anywhere: not reached
 
 
 def check_scan_backend_name(backend: str) -> None:
@@ -87,7 +104,7 @@ def resolve_scan_backend(backend: str, device: torch.device | str) -> str:
     check_scan_backend_name(backend)
     device = torch.device(device)
     if backend == "auto":
-        return available_scan_backends(device)[0]
+        return _auto_choice(device)
     reason = _BACKENDS[backend].is_available(device)
     if reason is not None:
         raise RuntimeError(f"scan backend {backend!r} cannot run on {device}: {reason}")
@@ -97,6 +114,10 @@ def resolve_scan_backend(backend: str, device: torch.device | str) -> str:
 register_scan_backend("naive", lambda u, g, h0, chunk: linear_scan_naive(u, g, h0), priority=0)
 register_scan_backend("chunked", linear_scan_chunked, priority=10)
 register_scan_backend("cpu", linear_scan_cpu, is_available=cpu_kernel_unavailable_reason, priority=20)
+register_scan_backend(
+    "triton", linear_scan_triton, is_available=triton_unavailable_reason, priority=30, auto_devices=("cuda",)
+)
+register_scan_backend("fla", linear_scan_fla, is_available=fla_unavailable_reason, priority=5, auto_devices=())
 
 
 def linear_scan(
@@ -114,9 +135,11 @@ def linear_scan(
         log_decay: ``g = log(decay)`` ``[T, *]``, same shape, dtype and device as ``u``.
             Values ``<= 0`` give a decay in (0, 1]; the scan itself does not require it.
         h0: initial state ``[*]`` (the trailing shape) or ``None`` for zeros.
-        backend: ``"auto"`` (the best available for the device), ``"naive"``, ``"chunked"``,
-            ``"cpu"`` (the compiled CPU kernel, :mod:`paraspike.kernels.cpu`), or any name added
-            with :func:`register_scan_backend`.
+        backend: ``"auto"`` (the best available for the device: ``"triton"`` on CUDA, ``"cpu"``
+            on the CPU), ``"naive"``, ``"chunked"``, ``"cpu"`` (the compiled CPU kernel,
+            :mod:`paraspike.kernels.cpu`), ``"triton"`` (:mod:`paraspike.kernels.triton_dsn`),
+            ``"fla"`` (flash-linear-attention's HGRN kernel, if installed: a peer to compare
+            with, never chosen by "auto"), or any name added with :func:`register_scan_backend`.
         chunk_size: steps per chunk for chunked backends (``None``: about ``sqrt(T/4)``).
 
     Returns:
