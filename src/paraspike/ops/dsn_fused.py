@@ -19,6 +19,7 @@ This is the same function as :class:`paraspike.neurons.DSN` with ``decay="causal
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -26,7 +27,7 @@ from torch import Tensor
 
 from paraspike.kernels.cpu import cpu_kernels
 from paraspike.ops._checks import working_dtype
-from paraspike.ops._dsn_layout import flatten_state, tile_parameters
+from paraspike.ops._dsn_layout import tile_parameters
 
 __all__ = ["dsn_fused_cpu"]
 
@@ -40,8 +41,8 @@ class _FusedDSN(torch.autograd.Function):
     def forward(
         ctx: Any,
         x: Tensor,
-        history: Tensor,
-        h0: Tensor,
+        history: Tensor | None,
+        h0: Tensor | None,
         weight: Tensor,
         bias: Tensor,
         tau: float,
@@ -50,22 +51,19 @@ class _FusedDSN(torch.autograd.Function):
         surrogate_id: int,
         surrogate_alpha: float,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        spikes, h = cpu_kernels().dsn_forward(x, history, h0, weight, bias, tau, v_threshold, max_spike)
+        spikes, h, h_last = cpu_kernels().dsn_forward(x, history, h0, weight, bias, tau, v_threshold, max_spike)
         ctx.save_for_backward(x, history, h0, weight, bias, h)
         ctx.config = (tau, v_threshold, max_spike, surrogate_id, surrogate_alpha)
         ctx.set_materialize_grads(False)
-        return spikes, h, h[-1].clone()
+        return spikes, h, h_last
 
     @staticmethod
     def backward(ctx: Any, grad_spikes: Tensor | None, grad_h: Tensor | None, grad_last: Tensor | None) -> tuple:
         x, history, h0, weight, bias, h = ctx.saved_tensors
-        grad_spikes = torch.zeros_like(x) if grad_spikes is None else grad_spikes.contiguous()
-        grad_h = x.new_empty(0) if grad_h is None else grad_h.contiguous()
-        grad_last = torch.zeros_like(h0) if grad_last is None else grad_last.contiguous()
-        dx, dhist, dh0, dw_part, db_part = cpu_kernels().dsn_backward(
+        dx, dhist, dh0, dw, db = cpu_kernels().dsn_backward(
             grad_spikes, grad_h, grad_last, x, history, h0, h, weight, bias, *ctx.config
         )
-        return dx, dhist, dh0, dw_part.sum(0), db_part.sum(0), None, None, None, None, None
+        return dx, None if history is None else dhist, None if h0 is None else dh0, dw, db, *(None,) * 5
 
 
 def _period_rows(batch: int, width: int) -> int:
@@ -104,13 +102,14 @@ def dsn_fused_cpu(
         (float16/bfloat16 are computed in float32).
     """
     steps, batch, channels = x.shape[:3]
-    spatial = x[0, 0, 0].numel()
+    spatial = math.prod(x.shape[3:])
     taps = weight.shape[1]
     compute = working_dtype(x.dtype)
-    neurons = x[0].numel()
+    neurons = batch * channels * spatial
     w_tile, b_tile = tile_parameters(weight, bias, spatial, _period_rows(batch, channels * spatial), compute)
     x2 = x.to(compute).reshape(steps, neurons).contiguous()
-    hist2, start = flatten_state(x2, history, h0, taps, compute, compute)
+    hist2 = None if history is None else history.to(compute).reshape(taps - 1, neurons).contiguous()
+    start = None if h0 is None else h0.to(compute).reshape(neurons).contiguous()
     spikes, h, h_last = _FusedDSN.apply(
         x2,
         hist2,

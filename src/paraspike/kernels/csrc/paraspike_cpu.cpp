@@ -459,8 +459,20 @@ void check_dsn_inputs(const torch::Tensor& x, const torch::Tensor& hist, const t
   for (const auto* t : {&hist, &h0, &w, &b}) TORCH_CHECK(t->dtype() == x.dtype(), "all tensors must share x's dtype");
 }
 
-std::vector<torch::Tensor> dsn_forward(torch::Tensor x, torch::Tensor hist, torch::Tensor h0, torch::Tensor w,
-                                       torch::Tensor b, double tau, double vth, int64_t max_spike) {
+// Absent state (None from Python) is zeros: [K-1, M] history and [M] initial potential.
+torch::Tensor history_or_zeros(const c10::optional<torch::Tensor>& hist, const torch::Tensor& x, int64_t K) {
+  return hist.has_value() ? *hist : torch::zeros({K - 1, x.size(1)}, x.options());
+}
+torch::Tensor state_or_zeros(const c10::optional<torch::Tensor>& h0, const torch::Tensor& x) {
+  return h0.has_value() ? *h0 : torch::zeros({x.size(1)}, x.options());
+}
+
+// Returns {spikes, H, H_last}.
+std::vector<torch::Tensor> dsn_forward(torch::Tensor x, c10::optional<torch::Tensor> hist_in,
+                                       c10::optional<torch::Tensor> h0_in, torch::Tensor w, torch::Tensor b,
+                                       double tau, double vth, int64_t max_spike) {
+  const auto hist = history_or_zeros(hist_in, x, w.size(0));
+  const auto h0 = state_or_zeros(h0_in, x);
   check_dsn_inputs(x, hist, h0, w, b);
   auto spikes = empty_stream_like(x);
   auto h = empty_stream_like(x);
@@ -470,19 +482,25 @@ std::vector<torch::Tensor> dsn_forward(torch::Tensor x, torch::Tensor hist, torc
       dsn_forward_impl<scalar_t, decltype(power_tag)::value>(a, spikes.data_ptr<scalar_t>(), h.data_ptr<scalar_t>());
     });
   });
-  return {spikes, h};
+  return {spikes, h, h.select(0, x.size(0) - 1).clone()};
 }
 
-std::vector<torch::Tensor> dsn_backward(torch::Tensor grad_s, torch::Tensor grad_h, torch::Tensor grad_last,
-                                        torch::Tensor x,
-                                        torch::Tensor hist, torch::Tensor h0, torch::Tensor h, torch::Tensor w,
-                                        torch::Tensor b, double tau, double vth, int64_t max_spike, int64_t surrogate,
-                                        double surrogate_alpha) {
+// Returns {dx, dhist, dh0, dw [K, P], db [P]} (dhist and dh0 also when the state was absent).
+std::vector<torch::Tensor> dsn_backward(c10::optional<torch::Tensor> grad_s_in, c10::optional<torch::Tensor> grad_h_in,
+                                        c10::optional<torch::Tensor> grad_last_in, torch::Tensor x,
+                                        c10::optional<torch::Tensor> hist_in, c10::optional<torch::Tensor> h0_in,
+                                        torch::Tensor h, torch::Tensor w, torch::Tensor b, double tau, double vth,
+                                        int64_t max_spike, int64_t surrogate, double surrogate_alpha) {
+  const auto hist = history_or_zeros(hist_in, x, w.size(0));
+  const auto h0 = state_or_zeros(h0_in, x);
   check_dsn_inputs(x, hist, h0, w, b);
+  const auto grad_s = grad_s_in.has_value() ? grad_s_in->contiguous() : torch::zeros_like(x);
+  const auto grad_last = grad_last_in.has_value() ? grad_last_in->contiguous() : torch::zeros_like(h0);
   check_2d(grad_s, "grad_spikes");
   check_2d(h, "h");
-  TORCH_CHECK(grad_last.is_contiguous() && grad_last.numel() == x.size(1), "grad_last must be [M]");
-  const bool has_grad_h = grad_h.numel() > 0;
+  TORCH_CHECK(grad_last.numel() == x.size(1), "grad_last must be [M]");
+  const bool has_grad_h = grad_h_in.has_value();
+  const auto grad_h = has_grad_h ? grad_h_in->contiguous() : torch::Tensor();
   if (has_grad_h) check_2d(grad_h, "grad_h");
   const int64_t K = w.size(0), P = w.size(1), parts = x.size(1) / P;
   auto dx = empty_stream_like(x);
@@ -510,7 +528,7 @@ std::vector<torch::Tensor> dsn_backward(torch::Tensor grad_s, torch::Tensor grad
       default: TORCH_CHECK(false, "unknown surrogate id ", surrogate);
     }
   });
-  return {dx, dhist, dh0, dw_part, db_part};
+  return {dx, dhist, dh0, parts == 1 ? dw_part[0] : dw_part.sum(0), parts == 1 ? db_part[0] : db_part.sum(0)};
 }
 
 }  // namespace
