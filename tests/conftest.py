@@ -7,6 +7,30 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+def _import_triton_for_its_interpreter() -> None:
+    """Without a GPU the Triton kernels are tested in Triton's interpreter, which must be selected
+    when Triton is imported (its own tl.sum etc. are decorated then), and other packages (Lightning)
+    import Triton early. Import it here under TRITON_INTERPRET=1, then restore the variable so that
+    the rest of the suite does not see the slow interpreted backend as available."""
+    import importlib.util
+    import os
+
+    if torch.cuda.is_available() or importlib.util.find_spec("triton") is None or "triton" in sys.modules:
+        return
+    saved = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        import triton.language  # noqa: F401
+    finally:
+        if saved is None:
+            del os.environ["TRITON_INTERPRET"]
+        else:
+            os.environ["TRITON_INTERPRET"] = saved
+
+
+_import_triton_for_its_interpreter()
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)

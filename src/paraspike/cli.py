@@ -1,4 +1,4 @@
-"""The ``paraspike`` command line: ``paraspike demo``, ``paraspike bench scan|speed``, ``paraspike build-kernels``."""
+"""The ``paraspike`` command line: ``demo``, ``train``, ``data download``, ``bench scan|speed``, ``build-kernels``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
     speed_parser = benches.add_parser("speed", help="the DSN against SpikingJelly's neurons and our baselines")
     bench_speed.add_arguments(speed_parser)
     speed_parser.set_defaults(run=bench_speed.main)
+    train_parser = commands.add_parser("train", help="train and test a configured model (Lightning)")
+    train_parser.add_argument("--config", default=None, help="a YAML run config (see configs/)")
+    train_parser.add_argument("--data-dir", default=None, help="the dataset's local folder (sets data.dir)")
+    train_parser.add_argument("--resume", default=None, help="a checkpoint to continue from (e.g. .../last.ckpt)")
+    train_parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. trainer.max_epochs=5")
+    train_parser.set_defaults(run=_train)
+    data_parser = commands.add_parser("data", help="datasets")
+    data_commands = data_parser.add_subparsers(dest="data_command", required=True)
+    download_parser = data_commands.add_parser("download", help="fetch a dataset's canonical files (MD5-checked)")
+    download_parser.add_argument("name", choices=["mnist", "fashion-mnist", "cifar10"])
+    download_parser.add_argument("--dir", required=True, help="the folder to put the files in")
+    download_parser.set_defaults(run=_download)
     build_parser_ = commands.add_parser("build-kernels", help="compile the fused CPU kernels now (else on first use)")
     build_parser_.set_defaults(run=_build_kernels)
     return parser
@@ -37,6 +49,20 @@ def _build_kernels(args: argparse.Namespace) -> None:
 
     module = cpu_kernels()
     print(f"paraspike CPU kernels ready: {module.__file__}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from paraspike.train import load_config, train
+
+    overrides = list(args.overrides) + ([f"data.dir={args.data_dir}"] if args.data_dir else [])
+    metrics = train(load_config(args.config, overrides), resume=args.resume)
+    print(f"test accuracy {metrics['test_acc']:.4f}; binary firing rate {metrics['firing_rate_overall']}")
+
+
+def _download(args: argparse.Namespace) -> None:
+    from paraspike.data import download
+
+    print(f"{args.name} ready in {download(args.name, args.dir)}")
 
 
 def main(argv: list[str] | None = None) -> None:

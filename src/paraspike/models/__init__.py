@@ -1,0 +1,8 @@
+"""Spiking models in which any registered neuron can be plugged in by name."""
+
+from paraspike.models.registry import build_model, model_names
+from paraspike.models.sequential_image import SequentialImageNet
+from paraspike.models.sew_resnet import SEWResNet
+from paraspike.models.vgg import SpikingVGG
+
+__all__ = ["SequentialImageNet", "SpikingVGG", "SEWResNet", "build_model", "model_names"]

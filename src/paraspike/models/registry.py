@@ -1,0 +1,58 @@
+"""Models by name, for configs: ``build_model(name, input_shape=..., classes=..., neuron=..., **options)``.
+
+``input_shape`` is one sample's shape as the data module yields it: ``[T, C, L]`` for sequences,
+``[T, C, H, W]`` for event frames, ``[C, H, W]`` for static images (then ``steps`` is required).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from paraspike.models.sequential_image import SequentialImageNet
+from paraspike.models.sew_resnet import SEWResNet
+from paraspike.models.vgg import SpikingVGG
+
+__all__ = ["build_model", "model_names"]
+
+
+def _sequential(shape: tuple[int, ...], classes: int, neuron: str, options: dict, **kw: Any) -> nn.Module:
+    steps, channels, length = shape
+    return SequentialImageNet(channels, length, steps, classes, neuron, options, **kw)
+
+
+def _vgg(shape: tuple[int, ...], classes: int, neuron: str, options: dict, **kw: Any) -> nn.Module:
+    steps, channels, height, _ = shape
+    return SpikingVGG(channels, height, steps, classes, neuron, options, **kw)
+
+
+def _sew(shape: tuple[int, ...], classes: int, neuron: str, options: dict, steps: int = 4, **kw: Any) -> nn.Module:
+    return SEWResNet(shape[-3], steps, classes, neuron, options, **kw)
+
+
+_MODELS = {"sequential-image": (_sequential, 3), "vgg": (_vgg, 4), "sew-resnet": (_sew, None)}
+
+
+def model_names() -> list[str]:
+    return sorted(_MODELS)
+
+
+def build_model(
+    name: str,
+    input_shape: tuple[int, ...],
+    classes: int,
+    neuron: str = "dsn",
+    neuron_options: dict[str, Any] | None = None,
+    **options: Any,
+) -> nn.Module:
+    """A new model ``name`` for samples of ``input_shape`` (see the module doc)."""
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {model_names()}")
+    builder, rank = _MODELS[name]
+    if rank is not None and len(input_shape) != rank:
+        raise ValueError(f"model {name!r} needs samples of {rank} dimensions, got shape {tuple(input_shape)}")
+    for key in ("widths",):
+        if key in options and isinstance(options[key], list):
+            options[key] = tuple(options[key])
+    return builder(tuple(input_shape), classes, neuron, dict(neuron_options or {}), **options)

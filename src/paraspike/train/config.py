@@ -1,0 +1,103 @@
+"""Run configurations: a YAML file, the defaults under it, and ``key.sub=value`` overrides.
+
+Every key of :data:`DEFAULTS` may be set in the file or overridden on the command line
+(``paraspike train --config c.yaml trainer.max_epochs=5 model.neuron=lif``); values are parsed as
+YAML (``1e-3``, ``true``, ``[32, 64]``, ``null``). Unknown keys are an error naming the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["DEFAULTS", "load_config", "apply_overrides"]
+
+DEFAULTS: dict[str, Any] = {
+    "name": "run",
+    "seed": 0,
+    "out": "runs",
+    "stop_after_epochs": None,  # stop early (as if interrupted; resume later): the schedule still spans max_epochs
+    "data": {
+        "dataset": "digits",
+        "dir": None,
+        "resplit_test": False,
+        "test_fraction": 0.2,
+        "presentation": "column",  # pixel | row | column | frames | static | events
+        "permute_seed": None,
+        "frames": 10,
+        "train_size": None,
+        "test_size": None,
+        "val_fraction": 0.1,
+        "batch_size": 64,
+        "num_workers": 0,
+    },
+    "model": {"name": "sequential-image", "neuron": "dsn", "neuron_options": {}, "options": {}},
+    "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.0, "momentum": 0.9, "label_smoothing": 0.0},
+    "trainer": {
+        "max_epochs": 3,
+        "accelerator": "cpu",
+        "devices": 1,
+        "strategy": "auto",
+        "deterministic": True,
+        "log_every_n_steps": 10,
+        "limit_train_batches": None,
+        "enable_progress_bar": True,
+    },
+}
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any], path: str = "") -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        where = f"{path}{key}"
+        if key not in out:
+            raise KeyError(f"unknown config key {where!r}; known here: {sorted(out)}")
+        if isinstance(out[key], dict) and key not in ("neuron_options", "options"):
+            if not isinstance(value, dict):
+                raise TypeError(f"config key {where!r} must be a mapping, got {value!r}")
+            out[key] = _merge(out[key], value, where + ".")
+        else:
+            out[key] = value
+    return out
+
+
+def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``config`` with each ``dotted.key=value`` applied (value parsed as YAML)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key.sub=value")
+        dotted, raw = item.split("=", 1)
+        update: dict[str, Any] = {}
+        node = update
+        keys = dotted.split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = _parse(raw)
+        config = _merge(config, update)
+    return config
+
+
+def _parse(raw: str) -> Any:
+    """YAML, except that numbers YAML 1.1 leaves as strings (``3e-4``) become floats."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def load_config(path: str | os.PathLike[str] | None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The defaults, updated by the YAML file at ``path`` (if any) and the overrides."""
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise TypeError(f"{path}: a config file must hold a mapping at its top level")
+        config = _merge(config, loaded)
+    return apply_overrides(config, overrides or [])

@@ -1,0 +1,102 @@
+"""The Lightning data module: a named dataset, presented as the model needs, split and batched.
+
+Presentations (``data.presentation``): ``pixel``/``row``/``column`` (sequences ``[T, C, L]``,
+:mod:`paraspike.data.sequential`), ``frames`` (event frames as loaded: N-MNIST), ``events``
+(static images turned into event frames by simulated saccades), ``static`` (images as they are; the
+model repeats them over T). Shuffling is seeded per epoch (``seed + epoch``) and sharded by rank,
+so a resumed or multi-process run sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+
+from paraspike.data import emulate_saccade_events, load_dataset, present_sequentially
+from paraspike.data.sequential import PRESENTATIONS
+
+__all__ = ["SpikeDataModule", "EpochShuffleSampler", "prepare_inputs"]
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A permutation drawn from ``seed + epoch``, split across ``world`` ranks (padded to equal length)."""
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        self.size, self.seed, self.rank, self.world, self.epoch = size, seed, rank, world, 0
+        self.per_rank = math.ceil(size / world)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        order += order[: self.per_rank * self.world - self.size]
+        return iter(order[self.rank :: self.world])
+
+    def __len__(self) -> int:
+        return self.per_rank
+
+
+def prepare_inputs(x: Tensor, data: dict[str, Any]) -> Tensor:
+    """Raw dataset inputs to what the model reads, per ``data.presentation``."""
+    mode = data["presentation"]
+    if mode in PRESENTATIONS:
+        return present_sequentially(x, mode, data["permute_seed"])
+    if mode == "events":
+        return emulate_saccade_events(x, frames=data["frames"])
+    if mode in ("frames", "static"):
+        return x.unsqueeze(1) if mode == "static" and x.dim() == 3 else x
+    raise ValueError(f"unknown data.presentation {mode!r}; choose pixel, row, column, frames, events or static")
+
+
+class SpikeDataModule(L.LightningDataModule):
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.config = config
+        self.data = config["data"]
+        splits = load_dataset(
+            self.data["dataset"],
+            self.data["dir"],
+            seed=config["seed"],
+            resplit_test=self.data["resplit_test"],
+            test_fraction=self.data["test_fraction"],
+            frames=self.data["frames"],
+        ).subset(self.data["train_size"], self.data["test_size"], config["seed"])
+        self.classes, self.source = splits.classes, splits.source
+        x_train = prepare_inputs(splits.x_train, self.data)
+        x_test = prepare_inputs(splits.x_test, self.data)
+        n_val = int(round(len(splits.y_train) * self.data["val_fraction"]))
+        order = torch.randperm(len(splits.y_train), generator=torch.Generator().manual_seed(config["seed"] + 7))
+        val, train = order[:n_val], order[n_val:]
+        self.train_set = TensorDataset(x_train[train], splits.y_train[train])
+        self.val_set = TensorDataset(x_train[val], splits.y_train[val]) if n_val else None
+        self.test_set = TensorDataset(x_test, splits.y_test)
+        self.input_shape = tuple(x_train.shape[1:])
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            "train": len(self.train_set),
+            "val": 0 if self.val_set is None else len(self.val_set),
+            "test": len(self.test_set),
+        }
+
+    def _loader(self, dataset: TensorDataset, sampler: Sampler[int] | None = None) -> DataLoader:
+        return DataLoader(
+            dataset, batch_size=self.data["batch_size"], sampler=sampler, num_workers=self.data["num_workers"]
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        return self._loader(self.train_set, EpochShuffleSampler(len(self.train_set), self.config["seed"], rank, world))
+
+    def val_dataloader(self) -> DataLoader | list:
+        return [] if self.val_set is None else self._loader(self.val_set)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set)

@@ -1,0 +1,65 @@
+"""The Lightning module: any model from :mod:`paraspike.models` with any neuron, cross-entropy,
+AdamW or SGD with a cosine schedule, accuracy from torchmetrics, neuron state reset per batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch import Tensor
+
+from paraspike.models import build_model
+from paraspike.neurons import reset_net
+
+__all__ = ["SpikeClassifier"]
+
+
+class SpikeClassifier(L.LightningModule):
+    def __init__(self, config: dict[str, Any], input_shape: tuple[int, ...], classes: int) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        model = config["model"]
+        self.model = build_model(
+            model["name"], input_shape, classes, model["neuron"], model["neuron_options"], **model["options"]
+        )
+        self.optim = config["optim"]
+        self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
+        self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
+        self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        reset_net(self.model)
+        return self.model(x)
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str, metric: torchmetrics.Metric) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.optim["label_smoothing"])
+        metric(logits, y)
+        self.log(f"{stage}_loss", loss, prog_bar=stage != "test", sync_dist=stage != "train")
+        self.log(f"{stage}_acc", metric, prog_bar=True, on_epoch=True, on_step=False)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train", self.train_acc)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val", self.val_acc)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test", self.test_acc)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        name, lr, decay = self.optim["name"], float(self.optim["lr"]), float(self.optim["weight_decay"])
+        if name == "adamw":
+            optimizer: torch.optim.Optimizer = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=decay)
+        elif name == "sgd":
+            optimizer = torch.optim.SGD(self.parameters(), lr=lr, momentum=self.optim["momentum"], weight_decay=decay)
+        else:
+            raise ValueError(f"unknown optim.name {name!r}; choose adamw or sgd")
+        epochs = max(int(self.trainer.max_epochs or 1), 1)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}

@@ -1,0 +1,113 @@
+"""`paraspike train`: configs, the Lightning run, resume and 2-process DDP, firing-rate accounting."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("lightning", reason="the training extra is not installed: pip install 'paraspike[train]'")
+
+from paraspike.train import load_config, run_folder, train  # noqa: E402
+from paraspike.train.data import EpochShuffleSampler  # noqa: E402
+from paraspike.train.firing import FiringRateMonitor  # noqa: E402
+
+SMALL = [
+    "data.dataset=digits",
+    "data.presentation=row",
+    "data.train_size=320",
+    "data.test_size=100",
+    "data.batch_size=32",
+    "model.options.channels=8",
+    "model.options.hidden=16",
+    "trainer.enable_progress_bar=false",
+    "trainer.log_every_n_steps=1",
+]
+
+
+def _config(tmp_path: Path, *extra: str):
+    return load_config(None, [*SMALL, f"out={tmp_path / 'runs'}", *extra])
+
+
+def test_config_overrides_parse_yaml_and_reject_unknown_keys(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: x\ndata: {dataset: mnist, batch_size: 16}\nmodel: {options: {widths: [8, 16]}}\n")
+    config = load_config(path, ["optim.lr=3e-4", "data.permute_seed=null", "model.neuron=lif"])
+    assert config["data"]["batch_size"] == 16 and config["optim"]["lr"] == 3e-4
+    assert config["model"]["options"]["widths"] == [8, 16] and config["model"]["neuron"] == "lif"
+    assert config["trainer"]["max_epochs"] == 3  # a default kept
+    with pytest.raises(KeyError, match="data.batchsize"):
+        load_config(None, ["data.batchsize=3"])
+    with pytest.raises(ValueError, match="key.sub=value"):
+        load_config(None, ["trainer.max_epochs"])
+
+
+def test_epoch_sampler_is_seeded_per_epoch_and_shards_by_rank():
+    a, b = EpochShuffleSampler(10, seed=3), EpochShuffleSampler(10, seed=3)
+    a.set_epoch(1)
+    b.set_epoch(1)
+    assert list(a) == list(b)
+    b.set_epoch(2)
+    assert list(a) != list(b)
+    shards = [EpochShuffleSampler(10, seed=3, rank=r, world=3) for r in range(3)]
+    seen = [i for s in shards for i in s]
+    assert all(len(s) == 4 for s in shards) and set(seen) == set(range(10))  # padded to 12, covers all
+
+
+def test_a_run_trains_tests_and_records_everything(tmp_path):
+    config = _config(tmp_path, "name=small", "trainer.max_epochs=2")
+    metrics = train(config)
+    folder = run_folder(config)
+    saved = json.loads((folder / "metrics.json").read_text())
+    assert saved["test_acc"] == pytest.approx(metrics["test_acc"]) and 0.0 <= saved["test_acc"] <= 1.0
+    assert saved["epochs"] == 2 and len(saved["epoch_seconds"]) == 2
+    assert saved["data"]["train"] == 288 and saved["data"]["val"] == 32 and saved["data"]["test"] == 100
+    rates = saved["firing_rate_binary"]
+    assert len(rates) == 7 and all(0.0 <= r <= 1.0 for r in rates.values())  # 6 conv stages + hidden layer
+    assert (folder / "config.yaml").is_file() and (folder / "checkpoints" / "last.ckpt").is_file()
+    assert list((folder / "logs").rglob("metrics.csv")) and list((folder / "tensorboard").rglob("events.*"))
+
+
+def test_resuming_from_a_checkpoint_reaches_the_uninterrupted_weights(tmp_path):
+    whole = _config(tmp_path, "name=whole", "trainer.max_epochs=3")
+    train(whole)
+    first = _config(tmp_path, "name=parts", "trainer.max_epochs=3", "stop_after_epochs=1")  # "interrupted"
+    assert train(first)["epochs"] == 1
+    checkpoint = run_folder(first) / "checkpoints" / "last.ckpt"
+    train(_config(tmp_path, "name=parts", "trainer.max_epochs=3"), resume=str(checkpoint))
+    a = torch.load(run_folder(whole) / "weights_rank0.pt")
+    b = torch.load(run_folder(first) / "weights_rank0.pt")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_two_process_ddp_on_cpu_ends_with_identical_weights(tmp_path):
+    out = tmp_path / "runs"
+    command = [sys.executable, "-m", "paraspike", "train", *SMALL, f"out={out}", "name=ddp"]
+    command += ["trainer.max_epochs=2", "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    folder = out / "ddp" / "seed0"
+    ranks = [torch.load(folder / f"weights_rank{r}.pt") for r in (0, 1)]
+    assert ranks[0].keys() == ranks[1].keys()
+    for key in ranks[0]:
+        assert torch.equal(ranks[0][key], ranks[1][key]), key
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["machine"]["world_size"] == 2
+
+
+def test_firing_rates_count_expanded_binary_spikes():
+    from paraspike import DSN
+
+    model = torch.nn.Sequential(DSN(3, max_spike=4))
+    monitor = FiringRateMonitor(model)
+    x = torch.full((5, 2, 3), 10.0)  # drives every neuron to the maximum count, N = 4
+    counts = model(x)
+    assert counts.max() == 4
+    rate = monitor.rates()["0"]
+    assert rate == pytest.approx(float(counts.sum()) / (counts.numel() * 4))
