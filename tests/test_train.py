@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip("lightning", reason="the training extra is not installed: pip install 'paraspike[train]'")
+L = pytest.importorskip("lightning", reason="the training extra is not installed: pip install 'paraspike[train]'")
 
 from paraspike.train import load_config, run_folder, train  # noqa: E402
 from paraspike.train.data import EpochShuffleSampler  # noqa: E402
@@ -111,3 +111,50 @@ def test_firing_rates_count_expanded_binary_spikes():
     assert counts.max() == 4
     rate = monitor.rates()["0"]
     assert rate == pytest.approx(float(counts.sum()) / (counts.numel() * 4))
+
+
+def test_experiment_report_averages_seeds_and_links_configs(tmp_path, monkeypatch):
+    from paraspike.train import experiments
+
+    monkeypatch.setattr(experiments, "RESULTS", tmp_path / "results")
+    for seed, acc in ((0, 0.8), (1, 0.9)):
+        path = tmp_path / "results" / "sfmnist-lif" / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"source": "x", "input_shape": [28, 1, 28], "train": 10, "val": 1, "test": 5}
+        metrics = {"test_acc": acc, "seed": seed, "epoch_seconds": [2.0, 4.0], "firing_rate_overall": 0.1}
+        path.write_text(json.dumps({**metrics, "epochs": 2, "data": data, "parameters": 123}))
+    report = tmp_path / "results.md"
+    experiments.write_report(report)
+    text = report.read_text()
+    assert "| sfmnist-lif | 0,1 | 85.00 +- 7.07 | 3.0 s | 0.100 | 123 |" in text
+    assert "paraspike train --config configs/sfmnist.yaml model.neuron=lif seed=0" in text
+
+
+def test_repeat_steps_presents_every_step_several_times():
+    from paraspike.train.data import prepare_inputs
+
+    images = torch.rand(2, 3, 4)
+    data = {"presentation": "row", "permute_seed": None, "repeat_steps": 3}
+    seq = prepare_inputs(images, data)
+    assert seq.shape == (2, 9, 1, 4) and torch.equal(seq[:, 3], seq[:, 5]) and torch.equal(seq[0, 4, 0], images[0, 1])
+
+
+def test_masked_psn_is_fully_masked_by_the_end_of_training(tmp_path):
+    from paraspike.neurons import MaskedPSN
+    from paraspike.train.data import SpikeDataModule
+    from paraspike.train.module import SpikeClassifier
+
+    config = _config(tmp_path, "name=masked", "model.neuron=masked-psn", "trainer.max_epochs=3")
+    data = SpikeDataModule(config)
+    module = SpikeClassifier(config, data.input_shape, data.classes)
+    seen: list[float] = []
+
+    class Record(L.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            seen.append(next(m for m in pl_module.modules() if isinstance(m, MaskedPSN)).lambda_.item())
+
+    trainer = L.Trainer(
+        max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[Record()]
+    )
+    trainer.fit(module, datamodule=data)
+    assert seen == [0.0, 0.5, 1.0]  # ramp over ceil(3 / 2) = 2 epochs

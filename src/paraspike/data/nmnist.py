@@ -45,9 +45,7 @@ def events_to_frames(events: np.ndarray, frames: int, size: tuple[int, int] = SE
     return torch.from_numpy(out)
 
 
-def load_nmnist_frames(
-    folder: str | os.PathLike[str], split: str = "train", frames: int = 10
-) -> tuple[Tensor, Tensor]:
+def load_nmnist_frames(folder: str | os.PathLike[str], split: str = "train", frames: int = 10) -> tuple[Tensor, Tensor]:
     """Frames ``[N, frames, 2, 34, 34]`` and labels ``[N]`` of an ``NMNISTsmall``-style folder."""
     folder = Path(folder)
     if (folder / "NMNISTsmall").is_dir():

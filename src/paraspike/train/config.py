@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
         "test_fraction": 0.2,
         "presentation": "column",  # pixel | row | column | frames | static | events
         "permute_seed": None,
+        "repeat_steps": 1,  # present every step this many times (matched-budget runs: T x N binary steps)
         "frames": 10,
         "train_size": None,
         "test_size": None,

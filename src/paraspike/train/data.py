@@ -47,7 +47,8 @@ def prepare_inputs(x: Tensor, data: dict[str, Any]) -> Tensor:
     """Raw dataset inputs to what the model reads, per ``data.presentation``."""
     mode = data["presentation"]
     if mode in PRESENTATIONS:
-        return present_sequentially(x, mode, data["permute_seed"])
+        seq = present_sequentially(x, mode, data["permute_seed"])
+        return seq.repeat_interleave(data["repeat_steps"], dim=1) if data["repeat_steps"] > 1 else seq
     if mode == "events":
         return emulate_saccade_events(x, frames=data["frames"])
     if mode in ("frames", "static"):

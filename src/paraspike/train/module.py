@@ -1,8 +1,10 @@
 """The Lightning module: any model from :mod:`paraspike.models` with any neuron, cross-entropy,
-AdamW or SGD with a cosine schedule, accuracy from torchmetrics, neuron state reset per batch."""
+AdamW or SGD with a cosine schedule, accuracy from torchmetrics, neuron state reset per batch,
+masked PSN's progressive masking schedule."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -12,7 +14,7 @@ import torchmetrics
 from torch import Tensor
 
 from paraspike.models import build_model
-from paraspike.neurons import reset_net
+from paraspike.neurons import MaskedPSN, reset_net
 
 __all__ = ["SpikeClassifier"]
 
@@ -29,6 +31,15 @@ class SpikeClassifier(L.LightningModule):
         self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
         self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
         self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
+
+    def on_train_epoch_start(self) -> None:
+        """Masked PSN's progressive masking (PSN paper): ``lambda_`` rises linearly from 0 at the first
+        epoch to 1 at epoch ``ceil(max_epochs / 2)`` and stays there, so the trained and tested model
+        is the fully masked (k-tap) neuron."""
+        ramp = max(1, math.ceil(int(self.trainer.max_epochs or 1) / 2))
+        for module in self.model.modules():
+            if isinstance(module, MaskedPSN):
+                module.lambda_ = min(1.0, self.current_epoch / ramp)
 
     def forward(self, x: Tensor) -> Tensor:
         reset_net(self.model)
