@@ -122,11 +122,13 @@ def test_experiment_report_averages_seeds_and_links_configs(tmp_path, monkeypatc
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {"source": "x", "input_shape": [28, 1, 28], "train": 10, "val": 1, "test": 5}
         metrics = {"test_acc": acc, "seed": seed, "epoch_seconds": [2.0, 4.0], "firing_rate_overall": 0.1}
+        metrics["firing_rate_binary"] = {"body.2": 0.2 + seed / 10, "body.5": 0.05}
         path.write_text(json.dumps({**metrics, "epochs": 2, "data": data, "parameters": 123}))
     report = tmp_path / "results.md"
     experiments.write_report(report)
     text = report.read_text()
-    assert "| sfmnist-lif | 0,1 | 85.00 +- 7.07 | 3.0 s | 0.100 | 123 |" in text
+    assert "| 0,1 | 85.00 +- 7.07 | 3.0 s | 0.100 | 123 |" in text
+    assert "- sfmnist-lif: 0.250, 0.050" in text
     assert "paraspike train --config configs/sfmnist.yaml model.neuron=lif seed=0" in text
 
 
