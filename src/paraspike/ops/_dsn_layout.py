@@ -8,10 +8,21 @@ A layer input ``x`` ``[T, B, C, *]`` becomes ``[T, M]`` with ``M = B * C * S`` n
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-__all__ = ["tile_parameters", "flatten_state"]
+__all__ = ["tile_parameters", "flatten_state", "layer_sizes", "SURROGATE_IDS"]
+
+# Binary firing's surrogate, as the kernels number it (integer firing, max_spike > 1, is slope id 0).
+SURROGATE_IDS = {"atan": 1, "sigmoid": 2, "rect": 3}
+
+
+def layer_sizes(x: Tensor) -> tuple[int, int, int]:
+    """``(T, M, S)`` of a layer input ``[T, B, C, *]``: steps, neurons ``B * C * S``, trailing size ``S``."""
+    spatial = math.prod(x.shape[3:])
+    return x.shape[0], x.shape[1] * x.shape[2] * spatial, spatial
 
 
 def tile_parameters(weight: Tensor, bias: Tensor, spatial: int, rows: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:

@@ -19,7 +19,6 @@ This is the same function as :class:`paraspike.neurons.DSN` with ``decay="causal
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -27,11 +26,10 @@ from torch import Tensor
 
 from paraspike.kernels.cpu import cpu_kernels
 from paraspike.ops._checks import working_dtype
-from paraspike.ops._dsn_layout import tile_parameters
+from paraspike.ops._dsn_layout import SURROGATE_IDS, layer_sizes, tile_parameters
 
 __all__ = ["dsn_fused_cpu"]
 
-_SURROGATE_IDS = {"atan": 1, "sigmoid": 2, "rect": 3}
 # The kernel gives each thread blocks of this many neurons; parameters are tiled to at least this width.
 _TASK_WIDTH = 256
 
@@ -101,11 +99,10 @@ def dsn_fused_cpu(
         ``(spikes, h, h_last)``: ``[T, B, C, *]``, ``[T, B, C, *]`` and ``[B, C, *]`` in ``x.dtype``
         (float16/bfloat16 are computed in float32).
     """
-    steps, batch, channels = x.shape[:3]
-    spatial = math.prod(x.shape[3:])
+    steps, neurons, spatial = layer_sizes(x)
+    batch, channels = x.shape[1:3]
     taps = weight.shape[1]
     compute = working_dtype(x.dtype)
-    neurons = batch * channels * spatial
     w_tile, b_tile = tile_parameters(weight, bias, spatial, _period_rows(batch, channels * spatial), compute)
     x2 = x.to(compute).reshape(steps, neurons).contiguous()
     hist2 = None if history is None else history.to(compute).reshape(taps - 1, neurons).contiguous()
@@ -119,7 +116,7 @@ def dsn_fused_cpu(
         float(tau),
         float(v_threshold),
         int(max_spike),
-        _SURROGATE_IDS[surrogate],
+        SURROGATE_IDS[surrogate],
         float(surrogate_alpha),
     )
     shape = x.shape

@@ -18,11 +18,9 @@ from torch import Tensor
 
 from paraspike.kernels.triton_support import plan_launch, triton_kernels
 from paraspike.ops._checks import working_dtype
-from paraspike.ops._dsn_layout import flatten_state, tile_parameters
+from paraspike.ops._dsn_layout import SURROGATE_IDS, flatten_state, layer_sizes, tile_parameters
 
-__all__ = ["dsn_fused_triton", "SURROGATE_IDS"]
-
-SURROGATE_IDS = {"atan": 1, "sigmoid": 2, "rect": 3}  # integer firing (max_spike > 1) uses slope id 0
+__all__ = ["dsn_fused_triton"]
 _MIN_LOG = {torch.float32: -80.0, torch.float64: -700.0}
 
 
@@ -220,11 +218,9 @@ def dsn_fused_triton(
         ``(spikes, h, h_last)``: ``[T, B, C, *]``, ``[T, B, C, *]`` and ``[B, C, *]`` in ``x.dtype``;
         accumulation in float32 (float64 for float64 inputs).
     """
-    steps = x.shape[0]
-    spatial = x[0, 0, 0].numel()
+    steps, neurons, spatial = layer_sizes(x)
     taps = weight.shape[1]
     acc = working_dtype(x.dtype)
-    neurons = x[0].numel()
     w_tile, b_tile = tile_parameters(weight, bias, spatial, 1, acc)
     x2 = x.reshape(steps, neurons).contiguous()
     hist2, start = flatten_state(x2, history, h0, taps, x.dtype, acc)
