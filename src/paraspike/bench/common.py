@@ -11,10 +11,11 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["median_time", "machine_info", "write_json"]
+__all__ = ["median_time", "machine_info", "write_json", "sync"]
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA); a no-op on the CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -31,13 +32,13 @@ def median_time(
     for _ in range(warmup):
         start = time.perf_counter()
         run()
-        _sync(device)
+        sync(device)
         spent += time.perf_counter() - start
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         run()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - start)
         spent += times[-1]
         if spent > cap_s:

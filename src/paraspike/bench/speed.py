@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from paraspike.bench.common import machine_info, write_json
+from paraspike.bench.common import machine_info, median_time, sync, write_json
 from paraspike.bench.models import BATCH, BenchModel, bench_models
 from paraspike.bench.speed_report import markdown_report, plot_times, target_checks
 
@@ -37,11 +37,6 @@ DEFAULT_LENGTHS = (32, 128, 512, 2048, 8192, 16384, 32768)
 DEFAULT_NEURONS = (1024, 4096)
 MAX_RUNS = 200  # timed runs per configuration at most
 WARMUP_S = 0.05  # warm-up runs continue (2 at least) until this much time went by, or one run passed it
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _status_kib(field: str) -> int:
@@ -105,13 +100,13 @@ def _time_model(
     def run() -> tuple[float, float]:
         _reset(module)
         x.grad = None
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         out = module(x)
-        _sync(device)
+        sync(device)
         middle = time.perf_counter()
         out.backward(grad)
-        _sync(device)
+        sync(device)
         return middle - start, time.perf_counter() - middle
 
     with _PeakMemory(device) as peak:
@@ -232,15 +227,8 @@ def copy_bandwidth(device: torch.device, mebibytes: int = 256, repeats: int = 5)
     ``repeats`` copies of a ``mebibytes`` buffer): the ceiling for a memory-bound kernel."""
     src = torch.ones(mebibytes * 2**18, device=device)  # float32: 4 bytes each
     dst = torch.empty_like(src)
-    dst.copy_(src)
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        dst.copy_(src)
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return 2 * src.numel() * 4 / statistics.median(times) / 1e9
+    seconds, _ = median_time(lambda: dst.copy_(src), device, repeats, warmup=1, cap_s=math.inf)
+    return 2 * src.numel() * 4 / seconds / 1e9
 
 
 def _forward_bandwidth(rows: list[dict[str, object]], models: dict[str, dict[str, str]]) -> None:

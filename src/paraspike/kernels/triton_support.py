@@ -10,12 +10,24 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 import torch
+from torch import Tensor
 
-__all__ = ["triton_unavailable_reason", "interpreting", "triton_kernels", "LaunchPlan", "plan_launch"]
+__all__ = [
+    "triton_unavailable_reason",
+    "interpreting",
+    "triton_kernels",
+    "LaunchPlan",
+    "plan_launch",
+    "chunk_carries",
+    "accumulator_type",
+    "next_power_of_2",
+]
 
 
 def interpreting() -> bool:
@@ -82,3 +94,31 @@ def plan_launch(
         chunk = chunk_size
     chunk = max(chunk, min_chunk, 1)
     return LaunchPlan(block, warps, chunk, math.ceil(steps / chunk))
+
+
+def accumulator_type(dtype: torch.dtype) -> Any:
+    """The Triton type kernels accumulate in for tensors of ``dtype``: float64 for float64, else float32."""
+    import triton.language as tl
+
+    return tl.float64 if dtype == torch.float64 else tl.float32
+
+
+def next_power_of_2(n: int) -> int:
+    return 1 << (max(n, 1) - 1).bit_length()
+
+
+def chunk_carries(plan: LaunchPlan, first: Tensor, summarize: Callable[[Tensor, Tensor], None]) -> Tensor:
+    """The state entering each of the ``plan.n_chunks`` chunks, ``[n_chunks, M]``: ``first`` ``[M]`` for
+    chunk 0, then ``carry[c + 1] = prod[c] * carry[c] + loc[c]``, where ``summarize(loc, prod)`` fills
+    the per-chunk summaries ``[n_chunks - 1, M]`` (local result from a zero state, product of decays)."""
+    neurons = first.numel()
+    if plan.n_chunks == 1:
+        return first.reshape(1, neurons)
+    loc = torch.empty(plan.n_chunks - 1, neurons, dtype=first.dtype, device=first.device)
+    prod = torch.empty_like(loc)
+    summarize(loc, prod)
+    carry = torch.empty(plan.n_chunks, neurons, dtype=first.dtype, device=first.device)
+    triton_kernels()._chunk_carry[(math.ceil(neurons / plan.block),)](
+        loc, prod, first, carry, plan.n_chunks, neurons, BLOCK=plan.block, num_warps=plan.num_warps
+    )
+    return carry

@@ -16,7 +16,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from paraspike.kernels.triton_support import plan_launch, triton_kernels
+from paraspike.kernels.triton_support import (
+    accumulator_type,
+    chunk_carries,
+    next_power_of_2,
+    plan_launch,
+    triton_kernels,
+)
 from paraspike.ops._checks import working_dtype
 from paraspike.ops._dsn_layout import SURROGATE_IDS, flatten_state, layer_sizes, tile_parameters
 
@@ -31,12 +37,6 @@ def _constants(tau: float, acc: torch.dtype) -> dict[str, Any]:
     min_log = _MIN_LOG[acc]
     min_sigmoid = float(torch.tensor(min_log / power, dtype=torch.float64).exp()) if power else 0.0
     return {"inv_tau": inv_tau, "POWER": power, "min_log": min_log, "min_sigmoid": min_sigmoid}
-
-
-def _tl_dtype(dtype: torch.dtype) -> Any:
-    import triton.language as tl
-
-    return tl.float64 if dtype == torch.float64 else tl.float32
 
 
 @torch.library.custom_op("paraspike::dsn_forward", mutates_args=())
@@ -65,19 +65,16 @@ def _dsn_forward(
     common = dict(
         T=steps, M=neurons, P=weight.shape[1], chunk=plan.chunk, inv_tau=consts["inv_tau"],
         min_sigmoid=consts["min_sigmoid"], min_log=consts["min_log"], K=taps,
-        KW=triton_next_power_of_2(taps), BLOCK=plan.block, POWER=consts["POWER"], ACC=_tl_dtype(acc),
+        KW=next_power_of_2(taps), BLOCK=plan.block, POWER=consts["POWER"], ACC=accumulator_type(acc),
         num_warps=plan.num_warps,
     )  # fmt: skip
-    if plan.n_chunks == 1:
-        carry = h0
-    else:
-        hloc = torch.empty(plan.n_chunks - 1, neurons, dtype=acc, device=x.device)
-        aprod = torch.empty_like(hloc)
-        k._dsn_fwd_summary[plan.grid(neurons, plan.n_chunks - 1)](x, history, weight, bias, hloc, aprod, **common)
-        carry = torch.empty(plan.n_chunks, neurons, dtype=acc, device=x.device)
-        k._chunk_carry[plan.grid(neurons, 1)[:1]](
-            hloc, aprod, h0, carry, plan.n_chunks, neurons, BLOCK=plan.block, num_warps=plan.num_warps
-        )
+    carry = chunk_carries(
+        plan,
+        h0,
+        lambda loc, prod: k._dsn_fwd_summary[plan.grid(neurons, plan.n_chunks - 1)](
+            x, history, weight, bias, loc, prod, **common
+        ),
+    )
     k._dsn_fwd[plan.grid(neurons)](
         x, history, weight, bias, carry, spikes, h, vth=v_threshold, max_spike=float(max_spike),
         BINARY=max_spike == 1, **common,
@@ -121,21 +118,17 @@ def _dsn_backward(
     common = dict(
         T=steps, M=neurons, P=period, chunk=plan.chunk, n_chunks=plan.n_chunks, inv_tau=consts["inv_tau"],
         vth=v_threshold, max_spike=float(max_spike), min_sigmoid=consts["min_sigmoid"], min_log=consts["min_log"],
-        sur_alpha=surrogate_alpha, K=taps, KW=triton_next_power_of_2(taps), BLOCK=plan.block,
-        POWER=consts["POWER"], SLOPE=slope, HAS_GH=grad_h is not None, ACC=_tl_dtype(acc), num_warps=plan.num_warps,
+        sur_alpha=surrogate_alpha, K=taps, KW=next_power_of_2(taps), BLOCK=plan.block,
+        POWER=consts["POWER"], SLOPE=slope, HAS_GH=grad_h is not None, ACC=accumulator_type(acc),
+        num_warps=plan.num_warps,
     )  # fmt: skip
-    if plan.n_chunks == 1:
-        q = grad_last.to(acc).reshape(1, neurons)
-    else:
-        qloc = torch.empty(plan.n_chunks - 1, neurons, dtype=acc, device=x.device)
-        prod = torch.empty_like(qloc)
-        k._dsn_bwd_summary[plan.grid(neurons, plan.n_chunks - 1)](
-            grad_spikes, gh, x, history, h, weight, bias, qloc, prod, **common
-        )
-        q = torch.empty(plan.n_chunks, neurons, dtype=acc, device=x.device)
-        k._chunk_carry[plan.grid(neurons, 1)[:1]](
-            qloc, prod, grad_last.to(acc), q, plan.n_chunks, neurons, BLOCK=plan.block, num_warps=plan.num_warps
-        )
+    q = chunk_carries(  # alpha_e d_e entering each chunk from the right, in reverse chunk order
+        plan,
+        grad_last.to(acc),
+        lambda loc, prod: k._dsn_bwd_summary[plan.grid(neurons, plan.n_chunks - 1)](
+            grad_spikes, gh, x, history, h, weight, bias, loc, prod, **common
+        ),
+    )
     dx = torch.empty_like(x)
     spill = torch.empty(plan.n_chunks, taps - 1, neurons, dtype=acc, device=x.device)
     dh0 = torch.empty(neurons, dtype=acc, device=x.device)
@@ -181,10 +174,6 @@ def _backward(ctx: Any, grad_spikes: Tensor | None, grad_h: Tensor | None, grad_
 
 
 _dsn_forward.register_autograd(_backward, setup_context=_setup_context)
-
-
-def triton_next_power_of_2(n: int) -> int:
-    return 1 << (max(n, 1) - 1).bit_length()
 
 
 def dsn_fused_triton(

@@ -14,8 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from paraspike.kernels.triton_support import plan_launch, triton_kernels
-from paraspike.ops.dsn_triton import _tl_dtype
+from paraspike.kernels.triton_support import accumulator_type, chunk_carries, plan_launch, triton_kernels
 
 __all__ = ["linear_scan_triton"]
 
@@ -26,20 +25,15 @@ def _scan_forward(u: Tensor, g: Tensor, h0: Tensor, chunk_size: int) -> Tensor:
     k = triton_kernels()
     steps, neurons = u.shape
     plan = plan_launch(steps, neurons, u.device, chunk_size if chunk_size > 0 else None)
-    acc = _tl_dtype(u.dtype)
+    acc = accumulator_type(u.dtype)
     h = torch.empty_like(u)
-    if plan.n_chunks == 1:
-        carry = h0
-    else:
-        hloc = torch.empty(plan.n_chunks - 1, neurons, dtype=u.dtype, device=u.device)
-        prod = torch.empty_like(hloc)
-        k._scan_fwd_summary[plan.grid(neurons, plan.n_chunks - 1)](
-            u, g, hloc, prod, steps, neurons, plan.chunk, BLOCK=plan.block, ACC=acc, num_warps=plan.num_warps
-        )
-        carry = torch.empty(plan.n_chunks, neurons, dtype=hloc.dtype, device=u.device)
-        k._chunk_carry[plan.grid(neurons, 1)[:1]](
-            hloc, prod, h0, carry, plan.n_chunks, neurons, BLOCK=plan.block, num_warps=plan.num_warps
-        )
+    carry = chunk_carries(
+        plan,
+        h0,
+        lambda loc, prod: k._scan_fwd_summary[plan.grid(neurons, plan.n_chunks - 1)](
+            u, g, loc, prod, steps, neurons, plan.chunk, BLOCK=plan.block, ACC=acc, num_warps=plan.num_warps
+        ),
+    )
     k._scan_fwd[plan.grid(neurons)](
         u, g, carry, h, steps, neurons, plan.chunk, BLOCK=plan.block, ACC=acc, num_warps=plan.num_warps
     )
@@ -57,22 +51,24 @@ def _scan_backward(grad_h: Tensor, g: Tensor, h: Tensor, h0: Tensor, chunk_size:
     k = triton_kernels()
     steps, neurons = g.shape
     plan = plan_launch(steps, neurons, g.device, chunk_size if chunk_size > 0 else None)
-    acc_dtype = g.dtype  # linear_scan hands backends float32 or float64
-    acc = _tl_dtype(acc_dtype)
-    if plan.n_chunks == 1:
-        q = torch.zeros(1, neurons, dtype=acc_dtype, device=g.device)
-    else:
-        qloc = torch.empty(plan.n_chunks - 1, neurons, dtype=acc_dtype, device=g.device)
-        prod = torch.empty_like(qloc)
-        k._scan_bwd_summary[plan.grid(neurons, plan.n_chunks - 1)](
-            grad_h, g, qloc, prod, steps, neurons, plan.chunk, plan.n_chunks, BLOCK=plan.block, ACC=acc,
+    acc = accumulator_type(g.dtype)  # linear_scan hands backends float32 or float64
+    q = chunk_carries(  # h_last's gradient is already in grad_h: nothing enters the last chunk
+        plan,
+        torch.zeros(neurons, dtype=g.dtype, device=g.device),
+        lambda loc, prod: k._scan_bwd_summary[plan.grid(neurons, plan.n_chunks - 1)](
+            grad_h,
+            g,
+            loc,
+            prod,
+            steps,
+            neurons,
+            plan.chunk,
+            plan.n_chunks,
+            BLOCK=plan.block,
+            ACC=acc,
             num_warps=plan.num_warps,
-        )  # fmt: skip
-        q = torch.empty(plan.n_chunks, neurons, dtype=acc_dtype, device=g.device)
-        zeros = torch.zeros(neurons, dtype=acc_dtype, device=g.device)
-        k._chunk_carry[plan.grid(neurons, 1)[:1]](
-            qloc, prod, zeros, q, plan.n_chunks, neurons, BLOCK=plan.block, num_warps=plan.num_warps
-        )
+        ),  # fmt: skip
+    )
     du = torch.empty_like(g)
     dg = torch.empty_like(g)
     dh0 = torch.empty_like(h0)
