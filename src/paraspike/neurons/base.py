@@ -3,24 +3,37 @@
 * ``step_mode='m'``: input ``[T, B, C, *]``; ``step_mode='s'``: input ``[B, C, *]``.
 * ``reset()`` clears the state; ``spikingjelly.activation_based.functional.reset_net`` calls it.
 * states are plain attributes, never buffers, so ``state_dict()`` is the same in both modes.
+* a state carried into a call whose graph a ``backward()`` has already freed is reported with a
+  clear error pointing at :func:`~paraspike.neurons.reset_net` / :func:`~paraspike.neurons.detach_net`
+  (PyTorch's own message, "backward through the graph a second time", does not say why).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
-__all__ = ["MemoryModule", "STEP_MODES"]
+__all__ = [
+    "MemoryModule",
+    "StepModeMixin",
+    "STEP_MODES",
+    "check_step_mode",
+    "TorchScriptUnsupported",
+    "graph_was_freed",
+]
 
 STEP_MODES = ("m", "s")
 
 
-class MemoryModule(nn.Module):
-    """A module with per-sequence state and a step mode."""
+def check_step_mode(value: object) -> str:
+    """``value`` if it is ``'m'`` or ``'s'``, else a ``ValueError`` that says what each means."""
+    if value not in STEP_MODES:
+        raise ValueError(f"step_mode must be 'm' (multi-step, [T, B, ...]) or 's' (single-step, [B, ...]), got {value!r}")
+    return value  # type: ignore[return-value]
 
-    def __init__(self, step_mode: str = "m") -> None:
-        super().__init__()
-        self._memory_names: list[str] = []
-        self.step_mode = step_mode
+
+class StepModeMixin:
+    """A validated ``step_mode`` attribute (``'m'`` or ``'s'``)."""
 
     @property
     def step_mode(self) -> str:
@@ -29,9 +42,59 @@ class MemoryModule(nn.Module):
 
     @step_mode.setter
     def step_mode(self, value: str) -> None:
-        if value not in STEP_MODES:
-            raise ValueError(f"step_mode must be 'm' (multi-step) or 's' (single-step), got {value!r}")
-        self._step_mode = value
+        self._step_mode = check_step_mode(value)
+
+
+class TorchScriptUnsupported:
+    """Makes ``torch.jit.script`` fail at once with a message saying what to use instead."""
+
+    def __prepare_scriptable__(self) -> None:
+        raise RuntimeError(
+            f"{type(self).__name__}: paraspike neurons do not support torch.jit.script (their state is a Python "
+            "attribute and their kernels are custom ops). Use torch.jit.trace after paraspike.reset_net(model) "
+            "(the traced graph runs every call from a zero state), torch.compile, torch.export, or "
+            "paraspike.export.to_onnx for a deployable graph with the state as explicit inputs and outputs."
+        )
+
+
+_SAVED_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _saved_names(node: object) -> tuple[str, ...]:
+    kind = type(node)
+    if kind not in _SAVED_NAMES:
+        names = tuple(n for n in dir(node) if n.startswith("_saved_"))
+        _SAVED_NAMES[kind] = names or (("saved_tensors",) if hasattr(node, "saved_tensors") else ())
+    return _SAVED_NAMES[kind]
+
+
+def graph_was_freed(tensor: Tensor, max_nodes: int = 32) -> bool:
+    """Whether a ``backward()`` freed saved tensors in the graph that produced ``tensor`` (looking at
+    up to ``max_nodes`` nodes nearest to it); backpropagating through it again would fail."""
+    seen: set[int] = set()
+    queue = [tensor.grad_fn]
+    while queue and len(seen) < max_nodes:
+        node = queue.pop(0)
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        try:
+            for name in _saved_names(node):
+                getattr(node, name)
+        except RuntimeError:
+            return True
+        queue.extend(next_node for next_node, _ in node.next_functions)
+    return False
+
+
+class MemoryModule(StepModeMixin, TorchScriptUnsupported, nn.Module):
+    """A module with per-sequence state and a step mode."""
+
+    def __init__(self, step_mode: str = "m") -> None:
+        super().__init__()
+        self._memory_names: list[str] = []
+        self._state_backward_ran: list[bool] | None = None
+        self.step_mode = step_mode
 
     def register_memory(self, name: str) -> None:
         """Declare a state attribute; it starts as ``None`` and ``reset()`` sets it back."""
@@ -42,6 +105,7 @@ class MemoryModule(nn.Module):
         """Forget the state: the next call starts a new sequence."""
         for name in self._memory_names:
             setattr(self, name, None)
+        self._state_backward_ran = None
 
     def detach(self) -> None:
         """Cut the autograd graph through the state (truncated backpropagation through time)."""
@@ -49,11 +113,45 @@ class MemoryModule(nn.Module):
             value = getattr(self, name)
             if isinstance(value, Tensor):
                 setattr(self, name, value.detach())
+        self._state_backward_ran = None
+
+    def _check_carried_graph(self) -> None:
+        """Raise a clear error when the state carried into this call belongs to a graph whose saved
+        tensors a ``backward()`` has freed (the next backward would fail inside autograd). Checked only
+        after a backward pass went through the previous call's output."""
+        ran = self._state_backward_ran
+        if ran is None or not ran[0] or not torch.is_grad_enabled():
+            return
+        for name in self._memory_names:
+            value = getattr(self, name)
+            if isinstance(value, Tensor) and value.grad_fn is not None and graph_was_freed(value):
+                raise RuntimeError(
+                    f"{type(self).__name__}: the state carried from the previous call belongs to a graph that "
+                    "backward() has already freed, so backpropagating through this call would fail with "
+                    "'Trying to backward through the graph a second time'. Call paraspike.reset_net(model) (or "
+                    "spikingjelly's functional.reset_net) before every new sequence, or "
+                    "paraspike.detach_net(model) to continue the same sequence with truncated backpropagation "
+                    "through time."
+                )
+
+    def _watch_output(self, out: Tensor) -> None:
+        """Note when a backward pass runs through this call's output (a hook costs about a microsecond)."""
+        self._state_backward_ran = None
+        if not out.requires_grad or torch.compiler.is_compiling() or torch.jit.is_tracing():
+            return
+        flag = [False]
+
+        def mark(_: Tensor) -> None:
+            flag[0] = True
+
+        out.register_hook(mark)
+        self._state_backward_ran = flag
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.step_mode == "m":
-            return self.multi_step_forward(x)
-        return self.single_step_forward(x)
+        self._check_carried_graph()
+        out = self.multi_step_forward(x) if self.step_mode == "m" else self.single_step_forward(x)
+        self._watch_output(out)
+        return out
 
     def multi_step_forward(self, x_seq: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -15,6 +15,7 @@ between calls in either mode, so a stream can be fed in chunks; ``reset()`` star
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -54,9 +55,12 @@ class DSN(MemoryModule):
         tau: decay exponent ``alpha = sigmoid(a')**(1/tau)`` (paper: 0.25, i.e. power 4).
         max_spike: ``N``, the largest spike count (paper: 4); ``1`` gives binary spikes.
         v_threshold: ``V_th`` (paper: 1.0).
-        surrogate: surrogate gradient for binary firing (``"atan"``, ``"sigmoid"``, ``"rect"``);
-            integer firing (``N >= 2``) always uses the rectangular straight-through gradient.
-        surrogate_alpha: sharpness of the surrogate (``None``: its default).
+        surrogate: surrogate gradient for binary firing (``N = 1``): ``"atan"`` (default),
+            ``"sigmoid"`` or ``"rect"``. Integer firing (``N >= 2``) always uses the straight-through
+            gradient on ``0 <= H/V_th <= N`` (spec section 2), so a surrogate given with ``N >= 2`` is
+            ignored, with a warning.
+        surrogate_alpha: sharpness of the binary surrogate (``None``: its default); ignored, with a
+            warning, when ``N >= 2``.
         decay: decay-logit generator: ``"causal_conv"`` (default), ``"static"``, ``"fc"``,
             ``"low_rank"`` or ``"channel_conv"``.
         rank: rank for ``"low_rank"`` decay or low-rank mixing (default ``C // 4``).
@@ -77,7 +81,7 @@ class DSN(MemoryModule):
         tau: float = 0.25,
         max_spike: int = 4,
         v_threshold: float = 1.0,
-        surrogate: str = "atan",
+        surrogate: str | None = None,
         surrogate_alpha: float | None = None,
         decay: str = "causal_conv",
         rank: int | None = None,
@@ -95,6 +99,17 @@ class DSN(MemoryModule):
             raise ValueError(f"tau must be > 0 (alpha = sigmoid(a')**(1/tau)), got {tau!r}")
         if not (isinstance(v_threshold, (int, float)) and v_threshold > 0):
             raise ValueError(f"v_threshold must be > 0, got {v_threshold!r}")
+        if max_spike >= 2:
+            for name, value in (("surrogate", surrogate), ("surrogate_alpha", surrogate_alpha)):
+                if value is not None:
+                    warnings.warn(
+                        f"DSN: {name}={value!r} is ignored: integer firing (max_spike={max_spike}) always uses the "
+                        "straight-through gradient on 0 <= H/V_th <= N; surrogates apply to binary firing "
+                        "(max_spike=1) only",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+        surrogate = "atan" if surrogate is None else surrogate
         check_surrogate_name(surrogate)
         check_scan_backend_name(backend)
         self.channels = channels

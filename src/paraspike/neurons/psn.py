@@ -31,7 +31,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from paraspike.neurons.base import MemoryModule
+from paraspike.neurons.base import MemoryModule, TorchScriptUnsupported
 from paraspike.ops._checks import check_float_tensor, check_positive_int
 from paraspike.ops.firing import heaviside, resolve_surrogate_alpha
 
@@ -77,7 +77,7 @@ def _psn_parameters(T: int) -> tuple[nn.Parameter, nn.Parameter]:
     return nn.Parameter(weight), nn.Parameter(torch.full((T, 1), -1.0))
 
 
-class PSN(nn.Module):
+class PSN(TorchScriptUnsupported, nn.Module):
     """Parallel spiking neuron: ``S = Heaviside(W X + B)`` over exactly ``T`` steps (multi-step only).
 
     Args:

@@ -79,14 +79,45 @@ class SpikeDrivenSynapse(nn.Module):
         return f"max_spike={self.max_spike}"
 
 
+def _synapse_layer(module: nn.Module) -> nn.Module | None:
+    """The Linear/Conv layer that ``module`` applies to every step of ``[T, B, ...]``, if it is one:
+    ``MultiStep(layer)``, SpikingJelly's ``layer.Linear``/``layer.ConvNd`` in step mode ``'m'``, its
+    ``SeqToANNContainer(layer)``, or a bare ``nn.Linear`` (which acts on the last dimension)."""
+    if isinstance(module, MultiStep):
+        return module.layer if isinstance(module.layer, _SYNAPSES) else None
+    if isinstance(module, _SYNAPSES) and getattr(module, "step_mode", None) == "m":
+        return module
+    if type(module) is nn.Linear:
+        return module
+    children = list(module.children())
+    if type(module).__name__ == "SeqToANNContainer" and len(children) == 1 and isinstance(children[0], _SYNAPSES):
+        return children[0]
+    return None
+
+
+def _is_reshape(module: nn.Module) -> bool:
+    """Whether ``module`` only reshapes each step (it may stand between a neuron and its synapse)."""
+    if isinstance(module, MultiStep):
+        return isinstance(module.layer, _RESHAPES)
+    if isinstance(module, nn.Identity):
+        return True
+    return isinstance(module, _RESHAPES) and getattr(module, "step_mode", None) == "m"
+
+
 def to_spike_driven(model: nn.Sequential) -> nn.Sequential:
     """A spike-driven twin of ``model`` sharing its parameters.
 
-    After every neuron with ``max_spike >= 2`` that is followed by ``MultiStep(Linear/Conv)``
-    (possibly behind ``MultiStep(Flatten/Unflatten/Identity)``), ``SpikeExpand(N)`` is inserted
-    after the neuron and the synapse becomes ``SpikeDrivenSynapse(layer, N)``. The twin computes
-    the same outputs as ``model`` (multi-step mode) while every synaptic layer after such a neuron
-    receives only 0/1 values.
+    After every neuron with ``max_spike >= 2`` that is followed by a per-step synapse (see
+    :func:`_synapse_layer`: ``MultiStep(Linear/Conv)``, SpikingJelly's multi-step ``layer.Linear``
+    / ``layer.Conv2d`` or ``SeqToANNContainer``, a bare ``nn.Linear``), possibly behind layers that
+    only reshape (Flatten/Unflatten/Identity), ``SpikeExpand(N)`` is inserted after the neuron and the
+    synapse becomes ``SpikeDrivenSynapse(layer, N)``. The twin computes the same outputs as ``model``
+    (multi-step mode) while every synaptic layer after such a neuron receives only 0/1 values.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Sequential``.
+        ValueError: an integer-spike neuron feeds a layer that is not such a synapse (the message
+            names both); a network's last neuron may output counts.
     """
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"to_spike_driven expects an nn.Sequential, got {type(model).__name__}")
@@ -95,16 +126,27 @@ def to_spike_driven(model: nn.Sequential) -> nn.Sequential:
     i = 0
     while i < len(modules):
         out.append(modules[i])
-        max_spike = getattr(modules[i], "max_spike", 1)
-        j = i + 1
-        while j < len(modules) and isinstance(modules[j], MultiStep) and isinstance(modules[j].layer, _RESHAPES):
-            j += 1
-        synapse = modules[j] if j < len(modules) else None
-        if max_spike >= 2 and isinstance(synapse, MultiStep) and isinstance(synapse.layer, _SYNAPSES):
-            out.append(SpikeExpand(max_spike))
-            out.extend(modules[i + 1 : j])
-            out.append(SpikeDrivenSynapse(synapse.layer, max_spike))
-            i = j + 1
+        max_spike = int(getattr(modules[i], "max_spike", 1))
+        if max_spike < 2:
+            i += 1
             continue
-        i += 1
+        j = i + 1
+        while j < len(modules) and _is_reshape(modules[j]):
+            j += 1
+        if j == len(modules):  # the model's output is this neuron's counts
+            out.extend(modules[i + 1 :])
+            break
+        synapse = _synapse_layer(modules[j])
+        if synapse is None:
+            raise ValueError(
+                f"to_spike_driven: the integer-spike neuron at position {i} ({type(modules[i]).__name__}, "
+                f"max_spike={max_spike}) feeds position {j} ({type(modules[j]).__name__}), which is not a "
+                "per-step Linear/Conv synapse; its input would be spike counts, not binary spikes. Put the "
+                "synapse right after the neuron (only Flatten/Unflatten/Identity may stand between) or use "
+                "max_spike=1 for this neuron."
+            )
+        out.append(SpikeExpand(max_spike))
+        out.extend(modules[i + 1 : j])
+        out.append(SpikeDrivenSynapse(synapse, max_spike))
+        i = j + 1
     return nn.Sequential(*out)
