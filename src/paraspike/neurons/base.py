@@ -28,7 +28,9 @@ STEP_MODES = ("m", "s")
 def check_step_mode(value: object) -> str:
     """``value`` if it is ``'m'`` or ``'s'``, else a ``ValueError`` that says what each means."""
     if value not in STEP_MODES:
-        raise ValueError(f"step_mode must be 'm' (multi-step, [T, B, ...]) or 's' (single-step, [B, ...]), got {value!r}")
+        raise ValueError(
+            f"step_mode must be 'm' (multi-step, [T, B, ...]) or 's' (single-step, [B, ...]), got {value!r}"
+        )
     return value  # type: ignore[return-value]
 
 
