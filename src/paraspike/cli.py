@@ -47,8 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _build_kernels(args: argparse.Namespace) -> None:
     from paraspike.kernels.cpu import cpu_kernels
 
-    module = cpu_kernels()
-    print(f"paraspike CPU kernels ready: {module.__file__}")
+    print(f"paraspike CPU kernels ready: {cpu_kernels()}")
 
 
 def _train(args: argparse.Namespace) -> None:

@@ -1,13 +1,21 @@
-"""Build and load the fused CPU kernels (``csrc/paraspike_cpu.cpp``), once per machine.
+"""Build and load the fused CPU kernels (``csrc/``), once per environment.
 
-The kernels are compiled on first use with PyTorch's own extension tooling
+The kernels are ``torch.library`` operators (``paraspike::dsn_cpu``, ``paraspike::scan_cpu`` and
+their backwards, with C++ autograd), compiled on first use with PyTorch's own extension tooling
 (:func:`torch.utils.cpp_extension.load`: a C++17 compiler and ninja are needed) for the CPU they run
-on (``-O3 -march=native``, vectorised ``exp``/``log1p``/``expm1`` from glibc's libmvec), and cached
-under ``TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``): the first build takes about
-half a minute, later processes load it in well under a second.
+on (``-O3 -march=native``), then loaded into the process with ``torch.ops.load_library``. Their fake
+(meta) implementations are registered here, so ``torch.compile`` and ``torch.export`` trace them as
+single ops.
+
+The build is cached under ``TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``) in a
+folder named after everything the binary depends on: the kernel sources, the compiler flags, the
+torch and Python versions, the Python environment (``sys.prefix``: builds embed its include paths)
+and the CPU's instruction set. Each environment therefore builds once (about half a minute) and
+later processes load the library in well under a second; a message is logged whenever a build starts.
 
 Set ``PARASPIKE_CPU_KERNEL=0`` to never build or use them; ``backend="auto"`` then falls back to the
-pure-PyTorch ``chunked`` backend. Build ahead of time with ``paraspike build-kernels``.
+pure-PyTorch ``chunked`` backend (with a warning when the fallback is caused by a failed build).
+Build ahead of time with ``paraspike build-kernels``.
 """
 
 from __future__ import annotations
@@ -17,48 +25,70 @@ import logging
 import os
 import platform
 import shutil
+import sys
 import threading
+import time
 from pathlib import Path
-from types import ModuleType
 
 import torch
 
-__all__ = ["cpu_kernels", "cpu_kernel_unavailable_reason", "SOURCE"]
+__all__ = ["cpu_kernels", "cpu_kernel_unavailable_reason", "build_key", "SOURCE_DIR"]
 
-SOURCE = Path(__file__).with_name("csrc") / "paraspike_cpu.cpp"
-_KERNEL_VERSION = 1
-# -fopenmp: at::parallel_for is header-inline OpenMP in PyTorch's CPU builds; without it the kernel runs
-# on one thread. The built module then needs libgomp.so.1, which resolves to the copy torch has loaded.
-_FLAGS = ["-O3", "-march=native", "-ffast-math", "-std=c++17", "-fopenmp"]
+SOURCE_DIR = Path(__file__).with_name("csrc")
+_SOURCES = ("paraspike_cpu.cpp",)
+# No -ffast-math: IEEE semantics keep NaN propagating through min/max/compares (csrc/common.h writes out
+# the vectorisable exp it needs). gnu++17 keeps GCC's default FMA contraction; errno/trapping off lets
+# the vectoriser treat floor/min/max/sqrt as plain instructions.
+_FLAGS = [
+    "-O3",
+    "-march=native",
+    "-std=gnu++17",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-fno-loop-interchange",
+    "-fno-loop-unroll-and-jam",
+    "-fopenmp",
+]
+# -fopenmp: at::parallel_for is header-inline OpenMP in PyTorch's CPU builds; without it the kernels run
+# on one thread. The built library then needs libgomp.so.1, which resolves to the copy torch has loaded.
 _LINK_FLAGS = ["-fopenmp"]
 
 _logger = logging.getLogger(__name__)
 _lock = threading.Lock()
-_module: ModuleType | None = None
+_library: str | None = None
 _failure: str | None = None
 
 
-def _module_name() -> str:
-    """Name of the built module: versioned, and keyed to this CPU's instruction set (``-march=native``
-    code must not be loaded from a cache shared with a machine of another CPU type)."""
-    flags = ""
+def _cpu_flags() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
-                flags = line
-                break
+                return line
     except OSError:
         pass
-    digest = hashlib.sha1((flags + platform.machine()).encode()).hexdigest()[:10]
-    return f"paraspike_cpu_v{_KERNEL_VERSION}_{digest}"
+    return ""
+
+
+def build_key() -> str:
+    """The name of the build for this environment: a digest of the kernel sources, compiler flags,
+    torch and Python versions, ``sys.prefix`` and the CPU's instruction set (``-march=native`` code
+    must not be loaded on a machine of another CPU type)."""
+    digest = hashlib.sha1()
+    for path in sorted(SOURCE_DIR.iterdir()):
+        if path.suffix in (".cpp", ".h"):
+            digest.update(path.name.encode() + path.read_bytes())
+    for part in (*_FLAGS, *_LINK_FLAGS, torch.__version__, sys.version, sys.prefix, platform.machine(), _cpu_flags()):
+        digest.update(part.encode())
+    return f"paraspike_cpu_{digest.hexdigest()[:16]}"
 
 
 def _static_reason() -> str | None:
     """Why the kernels cannot be built here, without building them (``None``: they can be tried)."""
     if os.environ.get("PARASPIKE_CPU_KERNEL", "1").strip().lower() in ("0", "false", "no", "off"):
         return "disabled by PARASPIKE_CPU_KERNEL=0"
-    if not SOURCE.is_file():
-        return f"kernel source {SOURCE} is missing from the installation"
+    missing = [name for name in _SOURCES if not (SOURCE_DIR / name).is_file()]
+    if missing:
+        return f"kernel sources {missing} are missing from the installation ({SOURCE_DIR})"
     compiler = os.environ.get("CXX", "c++")
     if shutil.which(compiler) is None:
         return f"no C++ compiler found ({compiler!r} is not on PATH; install g++ or set CXX)"
@@ -69,18 +99,54 @@ def _static_reason() -> str | None:
     return None
 
 
-def cpu_kernels() -> ModuleType:
-    """The compiled kernel module, building it on first call.
+def _register_fakes() -> None:
+    """Shapes and dtypes of the ops' outputs without running them (torch.compile, torch.export)."""
+
+    def accumulation(dtype: torch.dtype) -> torch.dtype:
+        return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+    @torch.library.register_fake("paraspike::dsn_cpu")
+    def _(x, history, h0, weight, bias, tau, v_threshold, max_spike, surrogate, surrogate_alpha, store_h):
+        acc = accumulation(x.dtype)
+        h = x.new_empty(x.shape, dtype=acc) if store_h else x.new_empty((0,), dtype=acc)
+        return torch.empty_like(x), h, x.new_empty(x.shape[1:], dtype=acc)
+
+    @torch.library.register_fake("paraspike::dsn_cpu_backward")
+    def _(grad_s, grad_h, grad_last, x, history, h0, h, weight, bias, *config_and_needs):
+        need_dx, need_dhistory, need_dh0 = config_and_needs[-3:]
+        acc = accumulation(x.dtype)
+        empty = x.new_empty((0,), dtype=acc)
+        return (
+            torch.empty_like(x) if need_dx else empty,
+            torch.empty_like(history) if need_dhistory and history is not None else empty,
+            torch.empty_like(h0) if need_dh0 and h0 is not None else empty,
+            torch.empty_like(weight),
+            torch.empty_like(bias),
+        )
+
+    @torch.library.register_fake("paraspike::scan_cpu")
+    def _(u, log_decay, h0):
+        return torch.empty_like(u)
+
+    @torch.library.register_fake("paraspike::scan_cpu_backward")
+    def _(grad_h, log_decay, h, h0, need_dh0):
+        dh0 = torch.empty_like(h0) if need_dh0 and h0 is not None else h.new_empty((0,))
+        return torch.empty_like(log_decay), torch.empty_like(log_decay), dh0
+
+
+def cpu_kernels() -> str:
+    """Build (if needed) and load the kernel library; returns its path. The ops are then
+    ``torch.ops.paraspike.dsn_cpu`` etc.
 
     Raises:
         RuntimeError: the kernels cannot be built here; the message says why and what to do.
     """
-    global _module, _failure
-    if _module is not None:
-        return _module
+    global _library, _failure
+    if _library is not None:
+        return _library
     with _lock:
-        if _module is not None:
-            return _module
+        if _library is not None:
+            return _library
         if _failure is not None:
             raise RuntimeError(_failure)
         reason = _static_reason()
@@ -89,15 +155,21 @@ def cpu_kernels() -> ModuleType:
             raise RuntimeError(_failure)
         from torch.utils.cpp_extension import _get_build_directory, load
 
-        name = _module_name()
-        if not any(Path(_get_build_directory(name, verbose=False)).glob(f"{name}*.so")):
-            _logger.warning("paraspike: compiling the fused CPU kernels (once per machine, about 30 s)")
+        name = build_key()
+        building = not any(Path(_get_build_directory(name, verbose=False)).glob(f"{name}*.so"))
+        if building:
+            _logger.warning(
+                "paraspike: compiling the fused CPU kernels for this environment (once, about 30 s; "
+                "`paraspike build-kernels` does it ahead of time)"
+            )
+        start = time.perf_counter()
         try:
-            _module = load(
+            _library = load(
                 name=name,
-                sources=[str(SOURCE)],
+                sources=[str(SOURCE_DIR / source) for source in _SOURCES],
                 extra_cflags=_FLAGS,
                 extra_ldflags=_LINK_FLAGS,
+                is_python_module=False,
                 verbose=os.environ.get("PARASPIKE_VERBOSE_BUILD") == "1",
             )
         except Exception as error:  # the compiler's message is in the exception text
@@ -106,7 +178,10 @@ def cpu_kernels() -> ModuleType:
                 f"PARASPIKE_CPU_KERNEL=0 disables them): {error}"
             )
             raise RuntimeError(_failure) from error
-        return _module
+        if building:
+            _logger.warning("paraspike: CPU kernels built in %.0f s", time.perf_counter() - start)
+        _register_fakes()
+        return _library
 
 
 def cpu_kernel_unavailable_reason(device: torch.device) -> str | None:

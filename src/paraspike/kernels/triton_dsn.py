@@ -104,6 +104,12 @@ def _slope(h, vth, max_spike, sur_alpha, SLOPE: tl.constexpr):
 
 
 @triton.jit
+def _finite_or_nan(x):
+    """+-inf becomes NaN (0 * inf is NaN), finite values are unchanged: the DSN's rule for non-finite input."""
+    return x * 0.0 + x
+
+
+@triton.jit
 def _params(w_ptr, b_ptr, offs, mask, cols, P, K: tl.constexpr, ACC: tl.constexpr):
     p = offs % P
     w = tl.load(w_ptr + cols[None, :] * P + p[:, None], mask=(cols < K)[None, :] & mask[:, None], other=0.0)
@@ -130,7 +136,7 @@ def _dsn_fwd_summary(
     for t in range(start, end):
         win = _window(x_ptr, hist_ptr, t, offs, mask, cols, M, K, ACC)
         alpha, one_minus_alpha, _ = _decay(b + tl.sum(w * win, axis=1), inv_tau, min_sigmoid, min_log, POWER)
-        h = alpha * h + one_minus_alpha * _column(win, cols, K - 1)
+        h = alpha * h + one_minus_alpha * _finite_or_nan(_column(win, cols, K - 1))
         prod *= alpha
     tl.store(hloc_ptr + c * M.to(tl.int64) + offs, h, mask=mask)
     tl.store(aprod_ptr + c * M.to(tl.int64) + offs, prod, mask=mask)
@@ -170,7 +176,7 @@ def _dsn_fwd(
     for t in range(start, end):
         win = _window(x_ptr, hist_ptr, t, offs, mask, cols, M, K, ACC)
         alpha, one_minus_alpha, _ = _decay(b + tl.sum(w * win, axis=1), inv_tau, min_sigmoid, min_log, POWER)
-        h = alpha * h + one_minus_alpha * _column(win, cols, K - 1)
+        h = alpha * h + one_minus_alpha * _finite_or_nan(_column(win, cols, K - 1))
         row = t * M.to(tl.int64)
         tl.store(h_ptr + row + offs, h, mask=mask)
         q = h / vth
@@ -178,6 +184,7 @@ def _dsn_fwd(
             s = tl.where(q >= 0.5, 1.0, 0.0)
         else:
             s = tl.minimum(tl.maximum(tl.floor(q + 0.5), 0.0), max_spike)
+        s = tl.where(q != q, q, s)  # a NaN potential fires NaN, as on every backend
         tl.store(s_ptr + row + offs, s.to(s_ptr.dtype.element_ty), mask=mask)
 
 

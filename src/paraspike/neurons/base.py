@@ -150,10 +150,35 @@ class MemoryModule(StepModeMixin, TorchScriptUnsupported, nn.Module):
         self._state_backward_ran = flag
 
     def forward(self, x: Tensor) -> Tensor:
+        if torch.jit.is_tracing():
+            return self._traced_forward(x)
         self._check_carried_graph()
         out = self.multi_step_forward(x) if self.step_mode == "m" else self.single_step_forward(x)
         self._watch_output(out)
         return out
+
+    def _traced_forward(self, x: Tensor) -> Tensor:
+        """A traced call (``torch.jit.trace``, ``torch.onnx.export``) becomes a graph that runs every call
+        from a zero state: only whole sequences (multi-step) from a reset neuron trace correctly, and the
+        call leaves no state behind (the tracer's own check re-runs the model)."""
+        what = "torch.onnx.export" if torch.onnx.is_in_onnx_export() else "torch.jit.trace"
+        name = type(self).__name__
+        if self.step_mode == "s":
+            raise RuntimeError(
+                f"{what} of a single-step {name} would restart from a zero state at every call of the graph. "
+                "Trace whole sequences in multi-step mode, or use paraspike.export.to_onnx(model, "
+                "example_step_input, path): the single-step network with the state as explicit inputs and outputs."
+            )
+        if any(getattr(self, n) is not None for n in self._memory_names):
+            raise RuntimeError(
+                f"{what}: this {name} holds a state from an earlier call, which the graph would bake in as a "
+                "constant. Call paraspike.reset_net(model) first: the traced graph runs every call from a zero "
+                "state. To carry the state between calls use paraspike.export.to_onnx."
+            )
+        try:
+            return self.multi_step_forward(x)
+        finally:
+            self.reset()
 
     def multi_step_forward(self, x_seq: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -39,17 +39,32 @@ __all__ = [
 
 
 def _per_channel(param: Tensor, x: Tensor) -> Tensor:
-    """View a ``[C]`` parameter so that it broadcasts over ``[..., C, *spatial]`` shaped like x."""
-    return param.view(-1, *([1] * (x.dim() - 3)))
+    """View a ``[C]`` parameter in ``x``'s dtype so that it broadcasts over ``[..., C, *spatial]``
+    shaped like x."""
+    return param.to(x.dtype).view(-1, *([1] * (x.dim() - 3)))
+
+
+def _channels_last(x: Tensor) -> Tensor:
+    """``[T, B, C, *]`` -> ``[T, B, *, C]`` (explicit, non-negative permutation: exporters accept it)."""
+    return x.permute(0, 1, *range(3, x.dim()), 2)
+
+
+def _channels_back(y: Tensor) -> Tensor:
+    """The inverse of :func:`_channels_last`."""
+    return y.permute(0, 1, y.dim() - 1, *range(2, y.dim() - 1))
 
 
 def _mix_channels(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """Apply ``weight`` ``[C_out, C_in]`` over dimension 2 of ``[T, B, C, *]``."""
-    return F.linear(x.movedim(2, -1), weight, bias).movedim(-1, 2)
+    """Apply ``weight`` ``[C_out, C_in]`` (cast to ``x``'s dtype) over dimension 2 of ``[T, B, C, *]``."""
+    bias = None if bias is None else bias.to(x.dtype)
+    return _channels_back(F.linear(_channels_last(x), weight.to(x.dtype), bias))
 
 
 class DecayLogitGenerator(nn.Module):
-    """Base class: ``forward(x, history) -> logits``; ``history_length`` past inputs are needed."""
+    """Base class: ``forward(x, history) -> logits``; ``history_length`` past inputs are needed.
+
+    Logits come out in ``x``'s dtype (the DSN passes its accumulation dtype); parameters are cast to it.
+    """
 
     history_length: int = 0
 
@@ -96,7 +111,7 @@ class StaticDecay(DecayLogitGenerator):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor, history: Tensor | None) -> Tensor:
-        return _per_channel(self.bias, x).expand(x.shape).to(x.dtype)
+        return _per_channel(self.bias, x).expand(x.shape)
 
 
 class LinearDecay(DecayLogitGenerator):
@@ -133,11 +148,11 @@ class ChannelConvDecay(DecayLogitGenerator):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor, history: Tensor | None) -> Tensor:
-        moved = x.movedim(2, -1)
+        moved = _channels_last(x)
         flat = moved.reshape(-1, 1, moved.shape[-1])
         k = self.kernel_size
         flat = F.pad(flat, ((k - 1) // 2, k // 2))
-        mixed = F.conv1d(flat, self.weight).reshape(moved.shape).movedim(-1, 2)
+        mixed = _channels_back(F.conv1d(flat, self.weight.to(x.dtype)).reshape(moved.shape))
         return mixed + _per_channel(self.bias, x)
 
 

@@ -11,6 +11,25 @@ Multi-step mode (``step_mode='m'``, input ``[T, B, C, *]``) computes all ``H_t``
 linear scan; single-step mode (``'s'``, input ``[B, C, *]``) advances the same state by one step
 with the serial update. The state (``H`` and the last ``k-1`` inputs of the conv) carries over
 between calls in either mode, so a stream can be fed in chunks; ``reset()`` starts a new sequence.
+
+Dtypes: float16/bfloat16 inputs are computed in float32. Spikes (and ``h_seq``) come out in the
+input's dtype; the carried state ``H`` stays in the accumulation dtype (float32 for half inputs), so
+feeding a stream in chunks gives what one call gives. Parameters are cast to the accumulation dtype.
+The same holds on every backend and in both step modes.
+
+Non-finite inputs (DECIDED): a NaN or +-inf input value makes that neuron's ``H`` NaN from that step
+on (until ``reset()``), and its spikes NaN, on every backend and in both step modes, integer and
+binary firing alike; ``+-inf`` is taken as NaN, since the recurrence of an infinite input is
+undefined (``0 * inf`` once the decay saturates). This is PyTorch's convention for invalid values,
+and a NaN in the output is what anomaly checks look for.
+
+Tracing and export: ``torch.jit.trace`` records the fused kernel as one op (``paraspike::dsn_cpu``)
+and runs every call of the traced graph from a zero state, so the module must be reset (state
+``None``) when traced, in multi-step mode (:class:`~paraspike.neurons.MemoryModule` checks this).
+``torch.onnx.export`` of a multi-step DSN exports the serial form unrolled over the traced ``T`` from a
+zero state (:func:`paraspike.ops.dsn_step.dsn_unrolled`: a correct fixed-``T`` graph, any decay
+generator); a graph that carries the state between calls needs the state as explicit inputs and
+outputs: :func:`paraspike.export.to_onnx`. Anything else raises a clear error.
 """
 
 from __future__ import annotations
@@ -25,13 +44,28 @@ from torch import Tensor
 from paraspike.neurons.base import MemoryModule
 from paraspike.neurons.decay import build_decay_generator
 from paraspike.ops import linear_scan, resolve_scan_backend, spike_fire
-from paraspike.ops._checks import check_positive_int
+from paraspike.ops._checks import check_positive_int, working_dtype
 from paraspike.ops.dsn_fused import dsn_fused_cpu
+from paraspike.ops.dsn_step import dsn_unrolled
 from paraspike.ops.dsn_triton import dsn_fused_triton
 from paraspike.ops.firing import check_surrogate_name, resolve_surrogate_alpha
 from paraspike.ops.scan import check_scan_backend_name
 
 __all__ = ["DSN", "DSNState"]
+
+
+def _inf_to_nan(x: Tensor) -> Tensor:
+    """``x`` with +-inf replaced by NaN (``x + 0 * x``, one fused op); finite values unchanged."""
+    return torch.addcmul(x, x, x.new_zeros(()))
+
+
+@torch.compiler.assume_constant_result
+def _fused_kernel_name(backend: str, device_type: str) -> str:
+    """``"cpu"``/``"triton"`` when a causal-conv DSN on ``backend`` runs as a fused kernel on
+    ``device_type``, else ``""``. Resolving ``"auto"`` may build the CPU kernels; ``torch.compile``
+    treats the answer as a constant of the graph."""
+    resolved = resolve_scan_backend(backend, torch.device(device_type))
+    return resolved if resolved in ("cpu", "triton") else ""
 
 
 class DSNState(NamedTuple):
@@ -99,6 +133,8 @@ class DSN(MemoryModule):
             raise ValueError(f"tau must be > 0 (alpha = sigmoid(a')**(1/tau)), got {tau!r}")
         if not (isinstance(v_threshold, (int, float)) and v_threshold > 0):
             raise ValueError(f"v_threshold must be > 0, got {v_threshold!r}")
+        if surrogate is not None:
+            check_surrogate_name(surrogate)
         if max_spike >= 2:
             for name, value in (("surrogate", surrogate), ("surrogate_alpha", surrogate_alpha)):
                 if value is not None:
@@ -110,7 +146,6 @@ class DSN(MemoryModule):
                         stacklevel=2,
                     )
         surrogate = "atan" if surrogate is None else surrogate
-        check_surrogate_name(surrogate)
         check_scan_backend_name(backend)
         self.channels = channels
         self.kernel_size = kernel_size
@@ -186,8 +221,10 @@ class DSN(MemoryModule):
 
     # ----------------------------------------------------------------------------- math
     def _log_decay_and_input(self, x_seq: Tensor) -> tuple[Tensor, Tensor]:
-        """``(log alpha, (1 - alpha) * x)`` for ``x_seq`` ``[T, B, C, *]``, using the history."""
-        logits = self.decay_logit(x_seq, self.history)
+        """``(log alpha, (1 - alpha) * x)`` for ``x_seq`` ``[T, B, C, *]`` (in the accumulation dtype,
+        non-finite values already NaN), using the history."""
+        history = None if self.history is None else self.history.to(x_seq.dtype)
+        logits = self.decay_logit(x_seq, history)
         log_alpha = F.logsigmoid(logits) / self.tau
         return log_alpha, -torch.expm1(log_alpha) * x_seq
 
@@ -209,11 +246,9 @@ class DSN(MemoryModule):
         on ``device`` run: ``"cpu"`` or ``"triton"``, or ``None`` (separate ops around a scan). Needs
         the causal-conv decay, not enhanced, and the backend (``"auto"`` resolved) ``"cpu"`` or
         ``"triton"``."""
-        device = torch.device(device)
         if self.decay != "causal_conv" or self.enhanced:
             return None
-        backend = self.scan_backend(device)
-        return backend if backend in ("cpu", "triton") else None
+        return _fused_kernel_name(self.backend, torch.device(device).type) or None
 
     def uses_fused_cpu_kernel(self, device: torch.device | str = "cpu") -> bool:
         """Whether multi-step calls on ``device`` run as the fused CPU kernel (see :meth:`fused_kernel`)."""
@@ -232,36 +267,51 @@ class DSN(MemoryModule):
             max_spike=self.max_spike,
             surrogate=self.surrogate,
             surrogate_alpha=resolve_surrogate_alpha(self.surrogate, self.surrogate_alpha),
+            store_h=self.store_h_seq,
         )
         self._advance_history(x_seq)
         if self.store_h_seq:
-            self.h_seq = h_seq
+            self.h_seq = h_seq.to(x_seq.dtype)
         return spikes
+
+    def _export_forward(self, x_seq: Tensor) -> Tensor:
+        """The serial form unrolled over ``T`` from a zero state, in ops every exporter knows."""
+        x = x_seq.to(working_dtype(x_seq.dtype))
+        spikes, h_seq, self.h = dsn_unrolled(
+            x, self.decay_logit(x, None), tau=self.tau, v_threshold=self.v_threshold, max_spike=self.max_spike
+        )
+        if self.store_h_seq:
+            self.h_seq = h_seq.to(x_seq.dtype)
+        return spikes.to(x_seq.dtype)
 
     def multi_step_forward(self, x_seq: Tensor) -> Tensor:
         """Spikes ``[T, B, C, *]`` for inputs ``[T, B, C, *]``: parallel scan over time (or the fused
         kernel, see :meth:`fused_kernel`)."""
         self._check_input(x_seq, "m")
         self._check_state(x_seq.shape[1:])
+        if torch.onnx.is_in_onnx_export():
+            return self._export_forward(x_seq)
         kernel = self.fused_kernel(x_seq.device)
         if kernel is not None:
             return self._fused_forward(x_seq, kernel)
-        log_alpha, u = self._log_decay_and_input(x_seq)
+        x = _inf_to_nan(x_seq.to(working_dtype(x_seq.dtype)))
+        log_alpha, u = self._log_decay_and_input(x)
         h_seq, self.h = linear_scan(u, log_alpha, self.h, backend=self.backend)
         self._advance_history(x_seq)
         if self.store_h_seq:
-            self.h_seq = h_seq
-        return self._fire(h_seq)
+            self.h_seq = h_seq.to(x_seq.dtype)
+        return self._fire(h_seq).to(x_seq.dtype)
 
     def single_step_forward(self, x: Tensor) -> Tensor:
         """Spikes ``[B, C, *]`` for one step ``[B, C, *]``: the serial update."""
         self._check_input(x, "s")
         self._check_state(x.shape)
-        log_alpha, u = self._log_decay_and_input(x.unsqueeze(0))
+        compute = working_dtype(x.dtype)
+        log_alpha, u = self._log_decay_and_input(_inf_to_nan(x.to(compute)).unsqueeze(0))
         alpha = torch.exp(log_alpha[0])
-        self.h = u[0] if self.h is None else alpha * self.h + u[0]
+        self.h = u[0] if self.h is None else alpha * self.h.to(compute) + u[0]
         self._advance_history(x.unsqueeze(0))
-        return self._fire(self.h)
+        return self._fire(self.h).to(x.dtype)
 
     def scan_backend(self, device: torch.device | str = "cpu") -> str:
         """The scan backend this neuron uses on ``device`` (``"auto"`` resolved, cached per device type)."""

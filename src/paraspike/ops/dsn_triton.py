@@ -54,10 +54,12 @@ def _dsn_forward(
     chunk_size: int,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``(spikes [T, M] in x.dtype, H [T, M] and H_last [M] in the accumulation dtype)``."""
-    k = triton_kernels()
     steps, neurons = x.shape
     taps = weight.shape[0]
     acc = working_dtype(x.dtype)
+    if neurons == 0:  # an empty layer (batch or spatial size 0)
+        return torch.empty_like(x), x.new_empty(x.shape, dtype=acc), x.new_empty((0,), dtype=acc)
+    k = triton_kernels()
     plan = plan_launch(steps, neurons, x.device, chunk_size if chunk_size > 0 else None, max(taps - 1, 1))
     spikes = torch.empty_like(x)
     h = torch.empty(steps, neurons, dtype=acc, device=x.device)
@@ -107,9 +109,12 @@ def _dsn_backward(
     chunk_size: int,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """``(dx, dhistory, dh0, dweight [K, P], dbias [P])`` in the dtypes of the inputs."""
-    k = triton_kernels()
     steps, neurons = x.shape
     taps, period = weight.shape
+    if neurons == 0 or period == 0:  # an empty layer: nothing reads the parameters
+        return (torch.zeros_like(x), torch.zeros_like(history), torch.zeros_like(h0),
+                torch.zeros_like(weight), torch.zeros_like(bias))  # fmt: skip
+    k = triton_kernels()
     acc = h.dtype
     plan = plan_launch(steps, neurons, x.device, chunk_size if chunk_size > 0 else None, max(taps - 1, 1))
     consts = _constants(tau, acc)
@@ -189,6 +194,7 @@ def dsn_fused_triton(
     surrogate: str = "atan",
     surrogate_alpha: float = 2.0,
     chunk_size: int | None = None,
+    store_h: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Spikes, membrane potentials and final state of a causal-conv DSN on the Triton kernels.
 
@@ -202,10 +208,11 @@ def dsn_fused_triton(
         surrogate, surrogate_alpha: binary firing's surrogate gradient.
         chunk_size: steps per program (``None``: chosen from the device); any value gives the same
             result up to float rounding.
+        store_h: accepted for symmetry with the CPU kernel; ``H`` is always computed and returned.
 
     Returns:
-        ``(spikes, h, h_last)``: ``[T, B, C, *]``, ``[T, B, C, *]`` and ``[B, C, *]`` in ``x.dtype``;
-        accumulation in float32 (float64 for float64 inputs).
+        ``(spikes, h, h_last)``: ``[T, B, C, *]`` in ``x.dtype``, then ``[T, B, C, *]`` and ``[B, C, *]``
+        in the accumulation dtype (float32; float64 for float64 inputs).
     """
     steps, neurons, spatial = layer_sizes(x)
     taps = weight.shape[1]
@@ -227,4 +234,4 @@ def dsn_fused_triton(
         0 if chunk_size is None else int(chunk_size),
     )
     shape = x.shape
-    return spikes.view(shape), h.view(shape).to(x.dtype), h_last.view(shape[1:]).to(x.dtype)
+    return spikes.view(shape), h.view(shape), h_last.view(shape[1:])

@@ -8,6 +8,8 @@ With :math:`x = H / V_{th}`:
 * binary firing (``N = 1``): :math:`S = \mathbb{1}[x \ge 1/2]`, backward is a surrogate
   :math:`\sigma'(x - 1/2) / V_{th}`.
 
+A NaN potential gives a NaN spike in both modes (PyTorch's convention for invalid values).
+
 Rounding is half-up (``floor(x + 0.5)``), DECIDED so that integer firing with ``N = 1`` and
 binary firing agree exactly at ``x = 0.5`` (``torch.round`` rounds half to even).
 
@@ -88,7 +90,8 @@ class _BinaryFire(torch.autograd.Function):
         z = h / v_threshold - 0.5
         ctx.save_for_backward(z)
         ctx.v_threshold, ctx.surrogate, ctx.alpha = v_threshold, surrogate, alpha
-        return (z >= 0).to(h.dtype)
+        # clip(floor(z) + 1, 0, 1) is exactly 1[z >= 0] for any number and keeps NaN as NaN
+        return torch.floor(z).add_(1).clamp_(0, 1)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:

@@ -8,6 +8,7 @@ interchangeable; ``naive`` is the specification, every other backend is tested a
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ __all__ = [
     "available_scan_backends",
     "resolve_scan_backend",
     "check_scan_backend_name",
+    "clear_backend_cache",
     "ScanBackend",
 ]
 
@@ -55,6 +57,8 @@ class ScanBackend:
 
 
 _BACKENDS: dict[str, ScanBackend] = {}
+_AUTO: dict[str, str] = {}  # device type -> the backend "auto" chose there (checking costs ~30 us)
+_WARNED_FALLBACK: set[str] = set()
 
 
 def register_scan_backend(
@@ -70,6 +74,7 @@ def register_scan_backend(
     ``auto_devices`` limits where ``backend="auto"`` may choose it (the Triton backend runs on the
     CPU under ``TRITON_INTERPRET=1``, but "auto" picks it on CUDA only)."""
     _BACKENDS[name] = ScanBackend(name, function, is_available, priority, auto_devices)
+    _AUTO.clear()
 
 
 def available_scan_backends(device: torch.device | str = "cpu") -> list[str]:
@@ -80,11 +85,38 @@ def available_scan_backends(device: torch.device | str = "cpu") -> list[str]:
 
 
 def _auto_choice(device: torch.device) -> str:
+    if device.type in _AUTO:
+        return _AUTO[device.type]
     for name in available_scan_backends(device):
         allowed = _BACKENDS[name].auto_devices
         if allowed is None or device.type in allowed:
+            _warn_if_fallback(device, name)
+            _AUTO[device.type] = name
             return name
     raise RuntimeError(f"no scan backend can run on {device}")  # "naive" runs anywhere: not reached
+
+
+def _warn_if_fallback(device: torch.device, chosen: str) -> None:
+    """Warn once when "auto" on the CPU cannot use the fused kernel for a reason the user did not choose
+    (no compiler, failed build): results then come from another code path, slower and not bit-equal."""
+    if device.type != "cpu" or chosen == "cpu" or "cpu" not in _BACKENDS or "cpu" in _WARNED_FALLBACK:
+        return
+    reason = _BACKENDS["cpu"].is_available(device)
+    if reason is None or "PARASPIKE_CPU_KERNEL=0" in reason:
+        return
+    _WARNED_FALLBACK.add("cpu")
+    warnings.warn(
+        f"paraspike: backend='auto' uses {chosen!r} on the CPU because the fused CPU kernel is unavailable "
+        f"({reason}). It is several times slower, and results differ from the kernel's by float rounding "
+        "(recorded as 'backend' in training metrics). Set PARASPIKE_CPU_KERNEL=0 to choose this silently.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def clear_backend_cache() -> None:
+    """Forget which backend ``"auto"`` chose per device type (after changing what is installed)."""
+    _AUTO.clear()
 
 
 def check_scan_backend_name(backend: str) -> None:

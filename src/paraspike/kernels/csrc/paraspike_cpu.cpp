@@ -1,412 +1,82 @@
-// Fused CPU kernels for paraspike: the linear scan and the whole DSN, one pass forward and one
-// reverse pass backward, vectorised over neurons and threaded over neuron blocks.
+// paraspike's CPU kernels as torch.library operators (schema, CPU implementation, autograd), so
+// that eager calls cost one dispatcher call each way and torch.compile / torch.export / tracing see
+// one opaque op (fake implementations are registered from Python: paraspike/kernels/cpu.py).
 //
-// Layout: every sequence tensor is [T, M] contiguous (time first, M = all neurons). Neuron n uses
-// the per-neuron parameters at column n % P (P = "period": the neurons of one batch row, tiled).
-//
-// DSN (spec shared/spec/dsn.md, causal depthwise conv decay with K taps, j = 0 the oldest):
-//   z_t     = b + sum_j w_j x_{t-(K-1)+j}            (x_{<0} from the history rows)
-//   la_t    = max(logsigmoid(z_t) / tau, LA_MIN)     log alpha_t
-//   H_t     = alpha_t H_{t-1} + (1 - alpha_t) x_t
-//   S_t     = clip(floor(H_t / vth + 1/2), 0, N)     or 1[H_t / vth >= 1/2] when binary
-// Backward, t = T-1..0 (d_T = dL/dH_last, alpha_T = 1; gH = dL/dH_t from uses of H itself, if any):
-//   d_t   = dS_t f'(H_t) + gH_t + alpha_{t+1} d_{t+1}
-//   dz_t  = d_t (H_{t-1} - x_t) alpha_t (1 - sigmoid(z_t)) / tau
-//   dx_t  = d_t (1 - alpha_t) + sum_j w_j dz_{t+(K-1)-j}
-//   dw_j += dz_t x_{t-(K-1)+j},  db += dz_t,  dH_0 = alpha_0 d_0
-#include <torch/extension.h>
+//   paraspike::dsn_cpu(x [T, B, C, *], history? [K-1, B, C, *], h0? [B, C, *], weight [C, K], bias [C],
+//                      tau, v_threshold, max_spike, surrogate, surrogate_alpha, store_h)
+//     -> (spikes [T, B, C, *] in x's dtype, H [T, B, C, *] (or [0] unless store_h), H_last [B, C, *])
+//   paraspike::dsn_cpu_backward(...) -> (dx, dhistory, dh0, dweight, dbias)
+//   paraspike::scan_cpu(u [T, *], log_decay [T, *], h0? [*]) -> h [T, *]
+//   paraspike::scan_cpu_backward(grad_h, log_decay, h, h0?, need_dh0) -> (du, dlog_decay, dh0)
+// H and H_last are in the accumulation dtype (float32 for float16/bfloat16 inputs, else x's dtype).
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/library.h>
 
-#include <ATen/Parallel.h>
+#include "dsn_kernels.h"
+#include "scan_kernels.h"
+#include "strip_kernels.h"
 
-#include <algorithm>
-#include <cmath>
-#include <type_traits>
-#include <vector>
-
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
-
+namespace paraspike {
 namespace {
 
-constexpr int64_t kBlock = 256;  // neurons per task: a few KiB of state per row, stays in L1/L2
+using at::Tensor;
+using OptTensor = std::optional<Tensor>;
 
-// A fresh [T, M] output. Large buffers come from fresh mappings (or from heap pages the allocator
-// has just trimmed), whose every 4 KiB page faults on first write: at T = 16384 x 1024 neurons the
-// page faults of two outputs took about half of the forward, and the timings of mid sizes (8 MiB at
-// T = 2048) varied 2x with the allocator's state. Asking for transparent huge pages (honoured when
-// /sys/kernel/mm/transparent_hugepage/enabled is "madvise" or "always") cuts the faults 512-fold.
-// Only whole 2 MiB pages inside the buffer are advised; a no-op off Linux.
-torch::Tensor empty_stream_like(const torch::Tensor& like) {
-  auto out = torch::empty_like(like, at::MemoryFormat::Contiguous);
-#ifdef __linux__
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  const auto bytes = static_cast<uintptr_t>(out.nbytes());
-  if (bytes >= 2 * kHuge) {
-    const auto begin = reinterpret_cast<uintptr_t>(out.data_ptr());
-    const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);
-    const uintptr_t last = (begin + bytes) & ~(kHuge - 1);
-    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
-  }
-#endif
-  return out;
+// Threads are used from this many elements (T x neurons) per thread: the forward (~1 ns per element)
+// loses from waking the pool below 2^16, the backward (~3 ns) gains from 2^14 (2-core measurements).
+constexpr int64_t kForwardWorkPerThread = 1 << 16;
+constexpr int64_t kBackwardWorkPerThread = 1 << 14;
+constexpr int64_t kWorkPerGrab = 1 << 12;  // elements a thread takes from the shared counter at once
+
+at::ScalarType accumulation_type(at::ScalarType t) {
+  return (t == at::kHalf || t == at::kBFloat16) ? at::kFloat : t;
+}
+
+Tensor stream_input(const Tensor& t, at::ScalarType dtype) { return t.to(dtype).contiguous(); }
+Tensor optional_input(const OptTensor& t, at::ScalarType dtype) {
+  return t.has_value() && t->defined() ? stream_input(*t, dtype) : Tensor();
+}
+template <typename T>
+const T* pointer_or_null(const Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+struct Tile {
+  Tensor w, b;  // [K, P], [P]: each channel's taps and bias repeated over its S positions
+};
+Tile tile_parameters(const Tensor& weight, const Tensor& bias, int64_t S, at::ScalarType dtype) {
+  const int64_t C = weight.size(0), K = weight.size(1);
+  auto wt = weight.to(dtype).t();
+  if (S == 1) return {wt.contiguous(), bias.to(dtype).contiguous()};
+  return {wt.unsqueeze(-1).expand({K, C, S}).reshape({K, C * S}).contiguous(),
+          bias.to(dtype).unsqueeze(-1).expand({C, S}).reshape({C * S}).contiguous()};
+}
+
+int power_of(double tau) {
+  const double n = std::round(1.0 / tau);
+  return (std::abs(1.0 / tau - n) < 1e-12 && (n == 1 || n == 2 || n == 4)) ? static_cast<int>(n) : 0;
 }
 
 template <typename T>
-struct Limits;
-template <>
-struct Limits<float> {
-  // exp() below about -87 takes the slow denormal path; exp(-80) is already 0 for any state.
-  static constexpr float kMinLog = -80.0f;
-};
-template <>
-struct Limits<double> {
-  static constexpr double kMinLog = -700.0;
-};
-
-struct Task {
-  int64_t row_start;   // first neuron of the task (global column)
-  int64_t param_start; // its column in the per-neuron parameter arrays (row_start % P)
-  int64_t count;       // neurons in the task
-  int64_t period_index;  // row_start / P: which slice of the parameter-gradient partials it owns
-};
-
-// Software prefetch of the row a task will touch `kPrefetchRows` steps later. A task reads 1 KiB of
-// each [T, M] row and then jumps M * 4 bytes on: with M >= 1024 every row lies on its own 4 KiB page,
-// where the hardware stream prefetchers (which stop at page boundaries) never get going. Measured on
-// 2 cores at T = 2048 x 1024 neurons: the backward ran at 10 ns per element without this.
-constexpr int64_t kPrefetchRows = 6;
-template <int kWrite, typename scalar_t>
-inline void prefetch_row(const scalar_t* row, int64_t count) {
-  const char* bytes = reinterpret_cast<const char*>(row);
-  for (int64_t offset = 0; offset < count * static_cast<int64_t>(sizeof(scalar_t)); offset += 64) {
-    __builtin_prefetch(bytes + offset, kWrite, 3);
-  }
-}
-
-// Tasks per thread chunk: small problems run on the calling thread (waking the pool costs 10-30 us).
-// Measured at T = 32 x 1024 neurons on 2 cores: the forward (~1.2 ns per element) loses from
-// threading below 2^16 elements, the backward (~3.5 ns per element) gains from 2^14.
-constexpr int64_t kForwardWorkPerThread = 1 << 16;   // elements
-constexpr int64_t kBackwardWorkPerThread = 1 << 14;  // elements
-int64_t task_grain(int64_t T, int64_t task_width, int64_t min_work = kForwardWorkPerThread) {
-  return std::max<int64_t>(1, min_work / std::max<int64_t>(1, T * task_width));
-}
-
-std::vector<Task> make_tasks(int64_t M, int64_t P) {
-  std::vector<Task> tasks;
-  for (int64_t base = 0; base < M; base += P) {
-    for (int64_t c = 0; c < P; c += kBlock) {
-      tasks.push_back({base + c, c, std::min(kBlock, P - c), base / P});
-    }
-  }
-  return tasks;
-}
-
-void check_2d(const torch::Tensor& t, const char* name) {
-  TORCH_CHECK(t.dim() == 2 && t.is_contiguous(), name, " must be a contiguous [T, M] tensor");
-  TORCH_CHECK(t.device().is_cpu(), name, " must be on the CPU");
-}
-
-// ------------------------------------------------------------------------------------ plain scan
-template <typename scalar_t>
-void scan_forward_impl(const scalar_t* u, const scalar_t* g, const scalar_t* h0, scalar_t* h, int64_t T,
-                       int64_t M) {
-  const scalar_t min_log = Limits<scalar_t>::kMinLog;
-  at::parallel_for(0, (M + kBlock - 1) / kBlock, task_grain(T, kBlock), [&](int64_t begin, int64_t end) {
-    scalar_t state[kBlock];
-    for (int64_t blk = begin; blk < end; ++blk) {
-      const int64_t n0 = blk * kBlock, nb = std::min(kBlock, M - n0);
-      for (int64_t i = 0; i < nb; ++i) state[i] = h0[n0 + i];
-      for (int64_t t = 0; t < T; ++t) {
-        const scalar_t* __restrict ur = u + t * M + n0;
-        const scalar_t* __restrict gr = g + t * M + n0;
-        scalar_t* __restrict hr = h + t * M + n0;
-        for (int64_t i = 0; i < nb; ++i) {
-          const scalar_t v = std::exp(std::max(gr[i], min_log)) * state[i] + ur[i];
-          state[i] = v;
-          hr[i] = v;
-        }
-      }
-    }
-  });
-}
-
-template <typename scalar_t>
-void scan_backward_impl(const scalar_t* grad_h, const scalar_t* grad_last, const scalar_t* g, const scalar_t* h,
-                        const scalar_t* h0, scalar_t* du, scalar_t* dg, scalar_t* dh0, int64_t T, int64_t M) {
-  const scalar_t min_log = Limits<scalar_t>::kMinLog;
-  at::parallel_for(0, (M + kBlock - 1) / kBlock, task_grain(T, kBlock), [&](int64_t begin, int64_t end) {
-    scalar_t d_next[kBlock], decay_next[kBlock];
-    for (int64_t blk = begin; blk < end; ++blk) {
-      const int64_t n0 = blk * kBlock, nb = std::min(kBlock, M - n0);
-      for (int64_t i = 0; i < nb; ++i) {
-        d_next[i] = grad_last[n0 + i];
-        decay_next[i] = 1;
-      }
-      for (int64_t t = T - 1; t >= 0; --t) {
-        const scalar_t* __restrict ghr = grad_h + t * M + n0;
-        const scalar_t* __restrict gr = g + t * M + n0;
-        const scalar_t* __restrict hprev = t > 0 ? h + (t - 1) * M + n0 : h0 + n0;
-        scalar_t* __restrict dur = du + t * M + n0;
-        scalar_t* __restrict dgr = dg + t * M + n0;
-        for (int64_t i = 0; i < nb; ++i) {
-          const scalar_t decay = std::exp(std::max(gr[i], min_log));
-          const scalar_t d = ghr[i] + decay_next[i] * d_next[i];
-          dur[i] = d;
-          dgr[i] = d * decay * hprev[i];
-          d_next[i] = d;
-          decay_next[i] = decay;
-        }
-      }
-      for (int64_t i = 0; i < nb; ++i) dh0[n0 + i] = decay_next[i] * d_next[i];
-    }
-  });
-}
-
-std::vector<torch::Tensor> scan_forward(torch::Tensor u, torch::Tensor g, torch::Tensor h0) {
-  check_2d(u, "u");
-  check_2d(g, "log_decay");
-  TORCH_CHECK(g.sizes() == u.sizes() && g.dtype() == u.dtype(), "log_decay must match u");
-  TORCH_CHECK(h0.is_contiguous() && h0.numel() == u.size(1) && h0.dtype() == u.dtype(), "h0 must be [M]");
-  auto h = empty_stream_like(u);
-  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "paraspike_scan_forward", [&] {
-    scan_forward_impl<scalar_t>(u.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), h0.data_ptr<scalar_t>(),
-                                h.data_ptr<scalar_t>(), u.size(0), u.size(1));
-  });
-  return {h};
-}
-
-std::vector<torch::Tensor> scan_backward(torch::Tensor grad_h, torch::Tensor grad_last, torch::Tensor g,
-                                         torch::Tensor h, torch::Tensor h0) {
-  check_2d(grad_h, "grad_h");
-  check_2d(g, "log_decay");
-  check_2d(h, "h");
-  auto du = empty_stream_like(g);
-  auto dg = empty_stream_like(g);
-  auto dh0 = torch::empty_like(h0);
-  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "paraspike_scan_backward", [&] {
-    scan_backward_impl<scalar_t>(grad_h.data_ptr<scalar_t>(), grad_last.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(),
-                                 h.data_ptr<scalar_t>(), h0.data_ptr<scalar_t>(), du.data_ptr<scalar_t>(),
-                                 dg.data_ptr<scalar_t>(), dh0.data_ptr<scalar_t>(), g.size(0), g.size(1));
-  });
-  return {du, dg, dh0};
-}
-
-// ------------------------------------------------------------------------------------ fused DSN
-enum Surrogate : int64_t { kRectSTE = 0, kAtan = 1, kSigmoid = 2, kRect = 3 };
-
-template <typename scalar_t>
-struct DsnArgs {
-  const scalar_t* x;     // [T, M]
-  const scalar_t* hist;  // [K-1, M] inputs before t = 0
-  const scalar_t* h0;    // [M]
-  const scalar_t* w;     // [K, P]
-  const scalar_t* b;     // [P]
-  int64_t T, M, P, K;
-  scalar_t inv_tau, vth;
-  int power;             // 1/tau when it is 1, 2 or 4 (specialised kernels), else 0
-  scalar_t min_sigmoid;  // sigmoid floor so that alpha = s^power stays above exp(kMinLog)
-  scalar_t max_spike;  // N; binary firing when `binary`
-  bool binary;
-  int64_t surrogate;
-  scalar_t surrogate_alpha;
-
-  // Row t (t >= -(K-1)) of the input, offset to column n0.
-  const scalar_t* x_row(int64_t t, int64_t n0) const {
-    return t >= 0 ? x + t * M + n0 : hist + (t + K - 1) * M + n0;
-  }
-};
-
-// Decay logits z[0..nb) at step t for neurons n0.. with parameters at column p0.
-template <typename scalar_t>
-inline void decay_logits(const DsnArgs<scalar_t>& a, int64_t t, int64_t n0, int64_t p0, int64_t nb,
-                         scalar_t* __restrict z) {
-  const scalar_t* __restrict bias = a.b + p0;
-  for (int64_t i = 0; i < nb; ++i) z[i] = bias[i];
-  for (int64_t j = 0; j < a.K; ++j) {
-    const scalar_t* __restrict wj = a.w + j * a.P + p0;
-    const scalar_t* __restrict xj = a.x_row(t - (a.K - 1) + j, n0);
-    for (int64_t i = 0; i < nb; ++i) z[i] += wj[i] * xj[i];
-  }
-}
-
-// alpha, 1 - alpha and 1 - sigmoid(z) from the logits, without cancellation. With e = exp(-|z|):
-//   sigmoid(z) = (z >= 0 ? 1 : e) / (1 + e),   1 - sigmoid(z) = (z >= 0 ? e : 1) / (1 + e).
-// kPower = n > 0 (1/tau = n; the paper's tau = 1/4 is n = 4): alpha = s^n and
-//   1 - alpha = (1 - s)(1 + s + ... + s^(n-1)): one exp and one division per element.
-// kPower = 0 (any other tau): log alpha = (min(z, 0) - log1p(e)) / tau, alpha = exp, 1 - alpha = -expm1.
-template <typename scalar_t, int kPower>
-inline void decay_terms(const DsnArgs<scalar_t>& a, scalar_t z, scalar_t& alpha, scalar_t& one_minus_alpha,
-                        scalar_t& one_minus_sig) {
-  const scalar_t min_log = Limits<scalar_t>::kMinLog;
-  const scalar_t e = std::exp(std::max(-std::abs(z), min_log));
-  const scalar_t r = 1 / (1 + e);
-  one_minus_sig = z >= 0 ? e * r : r;
-  if constexpr (kPower > 0) {
-    const scalar_t s = std::max(z >= 0 ? r : e * r, a.min_sigmoid);
-    scalar_t power = s, geometric = 1;
-    for (int k = 1; k < kPower; ++k) {  // compile-time trip count: fully unrolled
-      geometric += power;
-      power *= s;
-    }
-    alpha = power;
-    one_minus_alpha = one_minus_sig * geometric;
-  } else {
-    const scalar_t log_alpha = std::max((std::min(z, scalar_t(0)) - std::log1p(e)) * a.inv_tau, min_log);
-    alpha = std::exp(log_alpha);
-    one_minus_alpha = -std::expm1(log_alpha);
-  }
-}
-
-template <typename scalar_t, int kPower>
-void dsn_forward_impl(const DsnArgs<scalar_t>& args, scalar_t* spikes, scalar_t* h_out) {
-  const auto tasks = make_tasks(args.M, args.P);
-  at::parallel_for(0, static_cast<int64_t>(tasks.size()), task_grain(args.T, kBlock), [&](int64_t begin, int64_t end) {
-    const DsnArgs<scalar_t> a = args;  // a local copy: output stores cannot alias its fields
-    scalar_t z[kBlock], state[kBlock];
-    for (int64_t k = begin; k < end; ++k) {
-      const Task& task = tasks[k];
-      const int64_t n0 = task.row_start, p0 = task.param_start, nb = task.count;
-      for (int64_t i = 0; i < nb; ++i) state[i] = a.h0[n0 + i];
-      for (int64_t t = 0; t < a.T; ++t) {
-        if (t + kPrefetchRows < a.T) {
-          const int64_t ahead = (t + kPrefetchRows) * a.M + n0;
-          prefetch_row<0>(a.x + ahead, nb);
-          prefetch_row<1>(h_out + ahead, nb);
-          prefetch_row<1>(spikes + ahead, nb);
-        }
-        decay_logits(a, t, n0, p0, nb, z);
-        const scalar_t* __restrict xr = a.x + t * a.M + n0;
-        scalar_t* __restrict hr = h_out + t * a.M + n0;
-        scalar_t* __restrict sr = spikes + t * a.M + n0;
-        for (int64_t i = 0; i < nb; ++i) {
-          scalar_t alpha, one_minus_alpha, one_minus_sig;
-          decay_terms<scalar_t, kPower>(a, z[i], alpha, one_minus_alpha, one_minus_sig);
-          const scalar_t hv = alpha * state[i] + one_minus_alpha * xr[i];
-          state[i] = hv;
-          hr[i] = hv;
-          const scalar_t q = hv / a.vth;
-          sr[i] = a.binary ? scalar_t(q >= scalar_t(0.5))
-                           : std::min(std::max(std::floor(q + scalar_t(0.5)), scalar_t(0)), a.max_spike);
-        }
-      }
-    }
-  });
-}
-
-// dS/dH at H, one functor per firing mode so that the backward loop has no branches.
-template <typename scalar_t>
-struct IntegerSlope {  // rectangular straight-through window 0 <= H/vth <= N
-  static scalar_t at(const DsnArgs<scalar_t>& a, scalar_t hv) {
-    const scalar_t q = hv / a.vth;
-    return (q >= 0 && q <= a.max_spike) ? 1 / a.vth : scalar_t(0);
-  }
-};
-template <typename scalar_t>
-struct AtanSlope {
-  static scalar_t at(const DsnArgs<scalar_t>& a, scalar_t hv) {
-    const scalar_t r = scalar_t(M_PI / 2) * a.surrogate_alpha * (hv / a.vth - scalar_t(0.5));
-    return (a.surrogate_alpha / 2) / (1 + r * r) / a.vth;
-  }
-};
-template <typename scalar_t>
-struct SigmoidSlope {
-  static scalar_t at(const DsnArgs<scalar_t>& a, scalar_t hv) {
-    const scalar_t s = 1 / (1 + std::exp(-a.surrogate_alpha * (hv / a.vth - scalar_t(0.5))));
-    return a.surrogate_alpha * s * (1 - s) / a.vth;
-  }
-};
-template <typename scalar_t>
-struct RectSlope {
-  static scalar_t at(const DsnArgs<scalar_t>& a, scalar_t hv) {
-    const scalar_t zz = hv / a.vth - scalar_t(0.5);
-    return std::abs(zz) < 1 / (2 * a.surrogate_alpha) ? a.surrogate_alpha / a.vth : scalar_t(0);
-  }
-};
-
-template <typename scalar_t, typename Slope, int kPower>
-void dsn_backward_impl(const DsnArgs<scalar_t>& args, const scalar_t* grad_s, const scalar_t* grad_h,
-                       const scalar_t* grad_last,
-                       const scalar_t* h, scalar_t* dx, scalar_t* dhist, scalar_t* dh0, scalar_t* dw_part,
-                       scalar_t* db_part) {
-  const auto tasks = make_tasks(args.M, args.P);
-  const int64_t K = args.K;
-  const int64_t grain = task_grain(args.T, kBlock, kBackwardWorkPerThread);
-  at::parallel_for(0, static_cast<int64_t>(tasks.size()), grain, [&](int64_t begin, int64_t end) {
-    const DsnArgs<scalar_t> a = args;  // a local copy: output stores cannot alias its fields
-    scalar_t z[kBlock], d_next[kBlock], alpha_next[kBlock], acc[kBlock], db[kBlock], zeros[kBlock] = {};
-    std::vector<scalar_t> ring(K * kBlock), dw(K * kBlock);
-    for (int64_t k = begin; k < end; ++k) {
-      const Task& task = tasks[k];
-      const int64_t n0 = task.row_start, p0 = task.param_start, nb = task.count;
-      std::fill(ring.begin(), ring.end(), scalar_t(0));
-      std::fill(dw.begin(), dw.end(), scalar_t(0));
-      for (int64_t i = 0; i < nb; ++i) {
-        d_next[i] = grad_last[n0 + i];
-        alpha_next[i] = 1;
-        db[i] = 0;
-      }
-      for (int64_t t = a.T - 1; t >= 0; --t) {
-        if (t >= kPrefetchRows + 1) {  // rows t - D (and t - D - 1 of h, read as h_{t-1})
-          const int64_t ahead = (t - kPrefetchRows) * a.M + n0;
-          prefetch_row<0>(a.x + ahead, nb);
-          prefetch_row<0>(grad_s + ahead, nb);
-          prefetch_row<0>(h + ahead - a.M, nb);
-          if (grad_h != nullptr) prefetch_row<0>(grad_h + ahead, nb);
-          prefetch_row<1>(dx + ahead, nb);
-        }
-        decay_logits(a, t, n0, p0, nb, z);
-        const scalar_t* __restrict xr = a.x + t * a.M + n0;
-        const scalar_t* __restrict gsr = grad_s + t * a.M + n0;
-        const scalar_t* __restrict hr = h + t * a.M + n0;
-        const scalar_t* __restrict ghr = grad_h != nullptr ? grad_h + t * a.M + n0 : zeros;
-        const scalar_t* __restrict hprev = t > 0 ? h + (t - 1) * a.M + n0 : a.h0 + n0;
-        scalar_t* __restrict dz = ring.data() + (t % K) * kBlock;
-        for (int64_t i = 0; i < nb; ++i) {
-          scalar_t alpha, one_minus_alpha, one_minus_sig;
-          decay_terms<scalar_t, kPower>(a, z[i], alpha, one_minus_alpha, one_minus_sig);
-          const scalar_t d = gsr[i] * Slope::at(a, hr[i]) + ghr[i] + alpha_next[i] * d_next[i];
-          const scalar_t dzv = d * (hprev[i] - xr[i]) * alpha * one_minus_sig * a.inv_tau;
-          dz[i] = dzv;
-          db[i] += dzv;
-          acc[i] = d * one_minus_alpha;
-          d_next[i] = d;
-          alpha_next[i] = alpha;
-        }
-        // dx_t: the direct term plus the conv taps that read x_t (logits at t..t+K-1).
-        for (int64_t m = 0; m < K; ++m) {
-          const scalar_t* __restrict wj = a.w + (K - 1 - m) * a.P + p0;
-          const scalar_t* __restrict dzm = ring.data() + ((t + m) % K) * kBlock;
-          for (int64_t i = 0; i < nb; ++i) acc[i] += wj[i] * dzm[i];
-        }
-        scalar_t* __restrict dxr = dx + t * a.M + n0;
-        for (int64_t i = 0; i < nb; ++i) dxr[i] = acc[i];
-        for (int64_t j = 0; j < K; ++j) {
-          const scalar_t* __restrict xj = a.x_row(t - (K - 1) + j, n0);
-          scalar_t* __restrict dwj = dw.data() + j * kBlock;
-          for (int64_t i = 0; i < nb; ++i) dwj[i] += dz[i] * xj[i];
-        }
-      }
-      for (int64_t i = 0; i < nb; ++i) dh0[n0 + i] = alpha_next[i] * d_next[i];
-      // History row p holds x at time p-(K-1): read by the logits at times 0..p (tap j = p - time).
-      for (int64_t p = 0; p < K - 1; ++p) {
-        scalar_t* __restrict out = dhist + p * a.M + n0;
-        for (int64_t i = 0; i < nb; ++i) out[i] = 0;
-        for (int64_t time = 0; time <= p && time < a.T; ++time) {
-          const scalar_t* __restrict wj = a.w + (p - time) * a.P + p0;
-          const scalar_t* __restrict dzt = ring.data() + (time % K) * kBlock;
-          for (int64_t i = 0; i < nb; ++i) out[i] += wj[i] * dzt[i];
-        }
-      }
-      const int64_t part = task.period_index;
-      for (int64_t j = 0; j < K; ++j) {
-        scalar_t* __restrict out = dw_part + (part * K + j) * a.P + p0;
-        for (int64_t i = 0; i < nb; ++i) out[i] = dw[j * kBlock + i];
-      }
-      for (int64_t i = 0; i < nb; ++i) db_part[part * a.P + p0 + i] = db[i];
-    }
-  });
+DsnArgs<T> make_args(const Tensor& x, const Tensor& hist, const Tensor& h0, const Tile& tile, const Layout& L,
+                     double tau, double vth, int64_t max_spike, double surrogate_alpha) {
+  DsnArgs<T> a;
+  a.x = x.data_ptr<T>();
+  a.hist = pointer_or_null<T>(hist);
+  a.h0 = pointer_or_null<T>(h0);
+  a.w = tile.w.data_ptr<T>();
+  a.b = tile.b.data_ptr<T>();
+  a.T_ = L.T;
+  a.M = L.M;
+  a.P = L.P;
+  a.K = tile.w.size(0);
+  a.inv_tau = static_cast<T>(1.0 / tau);
+  a.power = power_of(tau);
+  a.min_sigmoid = a.power > 0 ? static_cast<T>(std::exp(Limits<T>::kMinLog / a.power)) : T(0);
+  a.vth = static_cast<T>(vth);
+  a.max_spike = static_cast<T>(max_spike);
+  a.surrogate_alpha = static_cast<T>(surrogate_alpha);
+  return a;
 }
 
 // Calls body(std::integral_constant<int, power>) for the specialised powers, 0 otherwise.
@@ -420,122 +90,403 @@ void with_power(int power, Body&& body) {
   }
 }
 
-template <typename scalar_t>
-DsnArgs<scalar_t> make_args(const torch::Tensor& x, const torch::Tensor& hist, const torch::Tensor& h0,
-                            const torch::Tensor& w, const torch::Tensor& b, double tau, double vth, int64_t max_spike,
-                            int64_t surrogate, double surrogate_alpha) {
-  DsnArgs<scalar_t> a;
-  a.x = x.data_ptr<scalar_t>();
-  a.hist = hist.data_ptr<scalar_t>();
-  a.h0 = h0.data_ptr<scalar_t>();
-  a.w = w.data_ptr<scalar_t>();
-  a.b = b.data_ptr<scalar_t>();
-  a.T = x.size(0);
-  a.M = x.size(1);
-  a.K = w.size(0);
-  a.P = w.size(1);
-  a.inv_tau = static_cast<scalar_t>(1.0 / tau);
-  const double n = std::round(1.0 / tau);
-  // Specialised powers 1, 2 and 4 (tau = 1, 1/2, 1/4); any other tau takes the exp/log path.
-  a.power = (std::abs(1.0 / tau - n) < 1e-12 && (n == 1 || n == 2 || n == 4)) ? static_cast<int>(n) : 0;
-  a.min_sigmoid = a.power > 0 ? static_cast<scalar_t>(std::exp(Limits<scalar_t>::kMinLog / a.power)) : scalar_t(0);
-  a.vth = static_cast<scalar_t>(vth);
-  a.max_spike = static_cast<scalar_t>(max_spike);
-  a.binary = max_spike == 1;
-  a.surrogate = surrogate;
-  a.surrogate_alpha = static_cast<scalar_t>(surrogate_alpha);
-  return a;
+void check_dsn(const Tensor& x, const OptTensor& hist, const OptTensor& h0, const Tensor& w, const Tensor& b) {
+  TORCH_CHECK(x.device().is_cpu(), "paraspike::dsn_cpu runs on CPU tensors, got ", x.device());
+  TORCH_CHECK(x.dim() >= 3, "paraspike::dsn_cpu expects x [T, B, C, *], got ", x.sizes());
+  TORCH_CHECK(x.is_floating_point(), "paraspike::dsn_cpu expects a floating-point x, got ", x.scalar_type());
+  TORCH_CHECK(w.dim() == 2 && w.size(0) == x.size(2) && w.size(1) >= 1, "weight must be [C, K] with C = ",
+              x.size(2), ", got ", w.sizes());
+  TORCH_CHECK(b.dim() == 1 && b.size(0) == x.size(2), "bias must be [C], got ", b.sizes());
+  const auto step = x.sizes().slice(1);
+  if (hist.has_value() && hist->defined()) {
+    TORCH_CHECK(hist->dim() == x.dim() && hist->size(0) == w.size(1) - 1 && hist->sizes().slice(1) == step,
+                "history must be [K-1, B, C, *] = [", w.size(1) - 1, ", ", step, "], got ", hist->sizes());
+  }
+  if (h0.has_value() && h0->defined()) {
+    TORCH_CHECK(h0->sizes() == step, "h0 must be [B, C, *] = ", step, ", got ", h0->sizes());
+  }
 }
 
-void check_dsn_inputs(const torch::Tensor& x, const torch::Tensor& hist, const torch::Tensor& h0,
-                      const torch::Tensor& w, const torch::Tensor& b) {
-  check_2d(x, "x");
-  TORCH_CHECK(w.dim() == 2 && w.is_contiguous(), "weight must be a contiguous [K, P] tensor");
-  const int64_t K = w.size(0), P = w.size(1), M = x.size(1);
-  TORCH_CHECK(P > 0 && M % P == 0, "the parameter period P must divide the neuron count M");
-  TORCH_CHECK(hist.is_contiguous() && hist.numel() == (K - 1) * M, "history must be a contiguous [K-1, M] tensor");
-  TORCH_CHECK(h0.is_contiguous() && h0.numel() == M, "h0 must be a contiguous [M] tensor");
-  TORCH_CHECK(b.is_contiguous() && b.numel() == P, "bias must be a contiguous [P] tensor");
-  for (const auto* t : {&hist, &h0, &w, &b}) TORCH_CHECK(t->dtype() == x.dtype(), "all tensors must share x's dtype");
-}
-
-// Absent state (None from Python) is zeros: [K-1, M] history and [M] initial potential.
-torch::Tensor history_or_zeros(const c10::optional<torch::Tensor>& hist, const torch::Tensor& x, int64_t K) {
-  return hist.has_value() ? *hist : torch::zeros({K - 1, x.size(1)}, x.options());
-}
-torch::Tensor state_or_zeros(const c10::optional<torch::Tensor>& h0, const torch::Tensor& x) {
-  return h0.has_value() ? *h0 : torch::zeros({x.size(1)}, x.options());
-}
-
-// Returns {spikes, H, H_last}.
-std::vector<torch::Tensor> dsn_forward(torch::Tensor x, c10::optional<torch::Tensor> hist_in,
-                                       c10::optional<torch::Tensor> h0_in, torch::Tensor w, torch::Tensor b,
-                                       double tau, double vth, int64_t max_spike) {
-  const auto hist = history_or_zeros(hist_in, x, w.size(0));
-  const auto h0 = state_or_zeros(h0_in, x);
-  check_dsn_inputs(x, hist, h0, w, b);
-  auto spikes = empty_stream_like(x);
-  auto h = empty_stream_like(x);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "paraspike_dsn_forward", [&] {
-    const auto a = make_args<scalar_t>(x, hist, h0, w, b, tau, vth, max_spike, kRectSTE, 1.0);
-    with_power(a.power, [&](auto power_tag) {
-      dsn_forward_impl<scalar_t, decltype(power_tag)::value>(a, spikes.data_ptr<scalar_t>(), h.data_ptr<scalar_t>());
-    });
-  });
-  return {spikes, h, h.select(0, x.size(0) - 1).clone()};
-}
-
-// Returns {dx, dhist, dh0, dw [K, P], db [P]} (dhist and dh0 also when the state was absent).
-std::vector<torch::Tensor> dsn_backward(c10::optional<torch::Tensor> grad_s_in, c10::optional<torch::Tensor> grad_h_in,
-                                        c10::optional<torch::Tensor> grad_last_in, torch::Tensor x,
-                                        c10::optional<torch::Tensor> hist_in, c10::optional<torch::Tensor> h0_in,
-                                        torch::Tensor h, torch::Tensor w, torch::Tensor b, double tau, double vth,
-                                        int64_t max_spike, int64_t surrogate, double surrogate_alpha) {
-  const auto hist = history_or_zeros(hist_in, x, w.size(0));
-  const auto h0 = state_or_zeros(h0_in, x);
-  check_dsn_inputs(x, hist, h0, w, b);
-  const auto grad_s = grad_s_in.has_value() ? grad_s_in->contiguous() : torch::zeros_like(x);
-  const auto grad_last = grad_last_in.has_value() ? grad_last_in->contiguous() : torch::zeros_like(h0);
-  check_2d(grad_s, "grad_spikes");
-  check_2d(h, "h");
-  TORCH_CHECK(grad_last.numel() == x.size(1), "grad_last must be [M]");
-  const bool has_grad_h = grad_h_in.has_value();
-  const auto grad_h = has_grad_h ? grad_h_in->contiguous() : torch::Tensor();
-  if (has_grad_h) check_2d(grad_h, "grad_h");
-  const int64_t K = w.size(0), P = w.size(1), parts = x.size(1) / P;
-  auto dx = empty_stream_like(x);
-  auto dhist = torch::empty_like(hist);
-  auto dh0 = torch::empty_like(h0);
-  auto dw_part = torch::empty({parts, K, P}, x.options());
-  auto db_part = torch::empty({parts, P}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "paraspike_dsn_backward", [&] {
-    const auto a = make_args<scalar_t>(x, hist, h0, w, b, tau, vth, max_spike, surrogate, surrogate_alpha);
-    auto run = [&](auto slope) {
-      using Slope = decltype(slope);
-      with_power(a.power, [&](auto power_tag) {
-        dsn_backward_impl<scalar_t, Slope, decltype(power_tag)::value>(
-            a, grad_s.data_ptr<scalar_t>(), has_grad_h ? grad_h.data_ptr<scalar_t>() : nullptr,
-            grad_last.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), dx.data_ptr<scalar_t>(),
-            dhist.data_ptr<scalar_t>(), dh0.data_ptr<scalar_t>(), dw_part.data_ptr<scalar_t>(),
-            db_part.data_ptr<scalar_t>());
-      });
-    };
-    if (!a.binary) return run(IntegerSlope<scalar_t>{});
-    switch (surrogate) {
-      case kAtan: return run(AtanSlope<scalar_t>{});
-      case kSigmoid: return run(SigmoidSlope<scalar_t>{});
-      case kRect: return run(RectSlope<scalar_t>{});
-      default: TORCH_CHECK(false, "unknown surrogate id ", surrogate);
+// Work items: (range of batch rows, range of consecutive blocks). An item runs its batch rows one
+// after the other and, in each, its blocks left to right, so every [T, M] row is read front to back
+// (what the hardware prefetchers follow); weight-gradient sums stay per item and batch-row range.
+// Up to 16 block ranges, and batch ranges enough for about 64 items, so threads can share them out.
+struct Grouping {
+  int64_t blocks, per_range, ranges, chunks;
+  explicit Grouping(const Layout& L) {
+    blocks = L.blocks();
+    per_range = std::max<int64_t>(1, (blocks + 15) / 16);
+    ranges = (blocks + per_range - 1) / per_range;
+    chunks = std::max<int64_t>(1, std::min<int64_t>(L.B, (64 + ranges - 1) / std::max<int64_t>(ranges, 1)));
+  }
+  int64_t items() const { return chunks * ranges; }
+  // Calls body(batch, block) for item `item` in order.
+  template <typename Body>
+  void each(const Layout& L, int64_t item, const Body& body) const {
+    const int64_t chunk = item / ranges, range = item % ranges;
+    const int64_t k0 = range * per_range, k1 = std::min(blocks, k0 + per_range);
+    for (int64_t batch = chunk * L.B / chunks; batch < (chunk + 1) * L.B / chunks; ++batch) {
+      for (int64_t blk = k0; blk < k1; ++blk) body(batch, blk);
     }
-  });
-  return {dx, dhist, dh0, parts == 1 ? dw_part[0] : dw_part.sum(0), parts == 1 ? db_part[0] : db_part.sum(0)};
+  }
+  int64_t elements_per_item(const Layout& L) const {
+    return L.T * std::min<int64_t>(kBlock, L.P) * per_range * ((L.B + chunks - 1) / chunks);
+  }
+};
+
+std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& hist_in, const OptTensor& h0_in,
+                                           const Tensor& weight, const Tensor& bias, double tau, double vth,
+                                           int64_t max_spike, int64_t surrogate, double surrogate_alpha,
+                                           bool store_h) {
+  check_dsn(x_in, hist_in, h0_in, weight, bias);
+  const auto dtype = accumulation_type(x_in.scalar_type());
+  const Layout L(x_in);
+  const auto x = stream_input(x_in, dtype);
+  const auto hist = optional_input(hist_in, dtype);
+  const auto h0 = optional_input(h0_in, dtype);
+  const Tile tile = tile_parameters(weight, bias, L.S, dtype);
+  auto spikes = empty_stream(x.sizes(), x.options());
+  auto h = store_h ? empty_stream(x.sizes(), x.options()) : at::empty({0}, x.options());
+  auto h_last = at::empty(x.sizes().slice(1), x.options());
+  const Grouping G(L);
+  if (L.M > 0) {
+    AT_DISPATCH_FLOATING_TYPES(dtype, "paraspike::dsn_cpu", [&] {
+      const auto a = make_args<scalar_t>(x, hist, h0, tile, L, tau, vth, max_spike, surrogate_alpha);
+      scalar_t* s_ptr = spikes.data_ptr<scalar_t>();
+      scalar_t* h_ptr = store_h ? h.data_ptr<scalar_t>() : nullptr;
+      scalar_t* last_ptr = h_last.data_ptr<scalar_t>();
+      const int64_t per_item = G.elements_per_item(L);
+      const bool strips = a.K == 4 && a.power > 0;  // the register-blocked kernels (strip_kernels.h)
+      with_power(a.power, [&](auto power_tag) {
+        constexpr int kPower = decltype(power_tag)::value;
+        auto run = [&](auto binary_tag) {
+          constexpr bool kBinary = decltype(binary_tag)::value;
+          parallel_items(G.items(), kForwardWorkPerThread / per_item, 1, [&](int64_t item) {
+            G.each(L, item, [&](int64_t batch, int64_t blk) {
+              const int64_t r0 = L.block_start[blk], nb = L.width(blk);
+              if constexpr (kPower > 0) {
+                if (strips) {
+                  return forward_strips<scalar_t, 4, kPower, kBinary>(a, r0, nb, batch, batch + 1, s_ptr, h_ptr,
+                                                                      last_ptr);
+                }
+              }
+              forward_block<scalar_t, kPower, kBinary>(a, batch * L.P + r0, r0, nb, s_ptr, h_ptr, last_ptr);
+            });
+          });
+        };
+        if (max_spike == 1) {
+          run(std::true_type{});
+        } else {
+          run(std::false_type{});
+        }
+      });
+    });
+  }
+  (void)surrogate;  // forward spikes do not depend on the surrogate
+  return {spikes.to(x_in.scalar_type()), h, h_last};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
+    const OptTensor& grad_s_in, const OptTensor& grad_h_in, const OptTensor& grad_last_in, const Tensor& x_in,
+    const OptTensor& hist_in, const OptTensor& h0_in, const Tensor& h_in, const Tensor& weight, const Tensor& bias,
+    double tau, double vth, int64_t max_spike, int64_t surrogate, double surrogate_alpha, bool need_dx,
+    bool need_dhistory, bool need_dh0) {
+  check_dsn(x_in, hist_in, h0_in, weight, bias);
+  const auto dtype = accumulation_type(x_in.scalar_type());
+  const Layout L(x_in);
+  TORCH_CHECK(h_in.sizes() == x_in.sizes(), "h must be the saved [T, B, C, *] potentials, got ", h_in.sizes());
+  const auto x = stream_input(x_in, dtype);
+  const auto hist = optional_input(hist_in, dtype);
+  const auto h0 = optional_input(h0_in, dtype);
+  const auto h = stream_input(h_in, dtype);
+  const auto grad_s = optional_input(grad_s_in, dtype);
+  const auto grad_h = optional_input(grad_h_in, dtype);
+  const auto grad_last = optional_input(grad_last_in, dtype);
+  const Tile tile = tile_parameters(weight, bias, L.S, dtype);
+  const int64_t K = weight.size(1);
+  auto dx = need_dx ? empty_stream(x.sizes(), x.options()) : at::empty({0}, x.options());
+  const bool dhist_wanted = need_dhistory && hist.defined();
+  const bool dh0_wanted = need_dh0 && h0.defined();
+  auto dhist = dhist_wanted ? at::empty(hist.sizes(), x.options()) : at::empty({0}, x.options());
+  auto dh0 = dh0_wanted ? at::empty(h0.sizes(), x.options()) : at::empty({0}, x.options());
+  auto dweight = at::zeros({L.C, K}, x.options());
+  auto dbias = at::zeros({L.C}, x.options());
+  // Each work item sums its lanes' weight gradients over its batch rows and writes them to
+  // partial[batch range]; the final sum runs in a fixed order, so the result does not depend on the
+  // number of threads.
+  const Grouping G(L);
+  const int64_t chunks = G.chunks;
+  auto partial = at::empty({chunks, K + 1, L.P}, x.options());
+  if (L.M > 0) {
+    AT_DISPATCH_FLOATING_TYPES(dtype, "paraspike::dsn_cpu_backward", [&] {
+      using T = scalar_t;
+      const auto a = make_args<T>(x, hist, h0, tile, L, tau, vth, max_spike, surrogate_alpha);
+      BackwardArgs<T> g;
+      g.grad_s = pointer_or_null<T>(grad_s);
+      g.grad_h = pointer_or_null<T>(grad_h);
+      g.grad_last = pointer_or_null<T>(grad_last);
+      g.h = h.data_ptr<T>();
+      g.dx = need_dx ? dx.data_ptr<T>() : nullptr;
+      g.dhist = dhist_wanted ? dhist.data_ptr<T>() : nullptr;
+      g.dh0 = dh0_wanted ? dh0.data_ptr<T>() : nullptr;
+      T* part = partial.data_ptr<T>();
+      const int64_t per_item = G.elements_per_item(L);
+      const bool strips = a.K == 4 && a.power > 0;  // the register-blocked kernels (strip_kernels.h)
+      auto run = [&](auto slope, auto slope_id) {
+        using Slope = decltype(slope);
+        constexpr int64_t kSlope = decltype(slope_id)::value;
+        with_power(a.power, [&](auto power_tag) {
+          constexpr int kPower = decltype(power_tag)::value;
+          parallel_items(G.items(), kBackwardWorkPerThread / per_item, 1, [&](int64_t item) {
+            const int64_t chunk = item / G.ranges, k0 = (item % G.ranges) * G.per_range;
+            // lane sums of the item's blocks: [block][K][kBlock] and [block][kBlock]
+            std::vector<T> dw(G.per_range * K * kBlock, T(0)), db(G.per_range * kBlock, T(0)), ring(K * kBlock);
+            G.each(L, item, [&](int64_t batch, int64_t blk) {
+              const int64_t r0 = L.block_start[blk], nb = L.width(blk);
+              T* dw_blk = dw.data() + (blk - k0) * K * kBlock;
+              T* db_blk = db.data() + (blk - k0) * kBlock;
+              if constexpr (kPower > 0) {
+                if (strips) return backward_strips<T, 4, kPower, kSlope>(a, g, r0, nb, batch, batch + 1, dw_blk, db_blk);
+              }
+              backward_block<T, Slope, kPower>(a, g, batch * L.P + r0, r0, nb, ring.data(), dw_blk, db_blk);
+            });
+            for (int64_t blk = k0; blk < std::min(G.blocks, k0 + G.per_range); ++blk) {
+              const int64_t r0 = L.block_start[blk], nb = L.width(blk);
+              for (int64_t j = 0; j < K; ++j) {
+                std::copy_n(dw.data() + ((blk - k0) * K + j) * kBlock, nb, part + (chunk * (K + 1) + j) * L.P + r0);
+              }
+              std::copy_n(db.data() + (blk - k0) * kBlock, nb, part + (chunk * (K + 1) + K) * L.P + r0);
+            }
+          });
+        });
+      };
+      using Id = int64_t;
+      if (max_spike > 1) {
+        run(IntegerSlope<T>{}, std::integral_constant<Id, kRectSTE>{});
+      } else if (surrogate == kAtan) {
+        run(AtanSlope<T>{}, std::integral_constant<Id, kAtan>{});
+      } else if (surrogate == kSigmoid) {
+        run(SigmoidSlope<T>{}, std::integral_constant<Id, kSigmoid>{});
+      } else {
+        TORCH_CHECK(surrogate == kRect, "paraspike::dsn_cpu_backward: unknown surrogate id ", surrogate);
+        run(RectSlope<T>{}, std::integral_constant<Id, kRect>{});
+      }
+      // Channel c owns lanes [c S, (c + 1) S) of every chunk's partial row: a fixed summation order.
+      T* dw_out = dweight.data_ptr<T>();
+      T* db_out = dbias.data_ptr<T>();
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+        for (int64_t j = 0; j <= K; ++j) {
+          const T* row = part + (chunk * (K + 1) + j) * L.P;
+          for (int64_t c = 0; c < L.C; ++c) {
+            T sum = 0;
+            for (int64_t s = 0; s < L.S; ++s) sum += row[c * L.S + s];
+            (j < K ? dw_out[c * K + j] : db_out[c]) += sum;
+          }
+        }
+      }
+    });
+  }
+  return {need_dx ? dx.to(x_in.scalar_type()) : dx,
+          dhist_wanted ? dhist.to(hist_in->scalar_type()) : dhist,
+          dh0_wanted ? dh0.to(h0_in->scalar_type()) : dh0,
+          dweight.to(weight.scalar_type()),
+          dbias.to(bias.scalar_type())};
+}
+
+// ----------------------------------------------------------------------------------- plain scan
+void check_scan(const Tensor& u, const Tensor& g, const OptTensor& h0) {
+  TORCH_CHECK(u.device().is_cpu() && u.dim() >= 1, "paraspike::scan_cpu expects CPU tensors [T, *]");
+  TORCH_CHECK(g.sizes() == u.sizes() && g.scalar_type() == u.scalar_type(), "log_decay must match u");
+  if (h0.has_value() && h0->defined()) {
+    TORCH_CHECK(h0->sizes() == u.sizes().slice(1), "h0 must be u's trailing shape");
+  }
+}
+
+int64_t trailing_size(const Tensor& t) { return t.dim() > 1 ? t.numel() / t.size(0) : 1; }
+
+Tensor scan_cpu(const Tensor& u_in, const Tensor& g_in, const OptTensor& h0_in) {
+  check_scan(u_in, g_in, h0_in);
+  const auto u = u_in.contiguous(), g = g_in.contiguous();
+  const auto h0 = optional_input(h0_in, u.scalar_type());
+  auto h = empty_stream(u.sizes(), u.options());
+  const int64_t steps = u.size(0), M = trailing_size(u), blocks = (M + kBlock - 1) / kBlock;
+  if (u.numel() > 0) {
+    AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "paraspike::scan_cpu", [&] {
+      const int64_t per_item = steps * std::min(kBlock, M);
+      parallel_items(blocks, kForwardWorkPerThread / per_item, 1 + kWorkPerGrab / per_item, [&](int64_t blk) {
+        scan_forward_block<scalar_t>(u.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), pointer_or_null<scalar_t>(h0),
+                                     h.data_ptr<scalar_t>(), steps, M, blk * kBlock, std::min(kBlock, M - blk * kBlock));
+      });
+    });
+  }
+  return h;
+}
+
+std::tuple<Tensor, Tensor, Tensor> scan_cpu_backward(const Tensor& grad_in, const Tensor& g_in, const Tensor& h_in,
+                                                     const OptTensor& h0_in, bool need_dh0) {
+  check_scan(h_in, g_in, h0_in);
+  const auto grad = grad_in.contiguous(), g = g_in.contiguous(), h = h_in.contiguous();
+  const auto h0 = optional_input(h0_in, g.scalar_type());
+  auto du = empty_stream(g.sizes(), g.options());
+  auto dg = empty_stream(g.sizes(), g.options());
+  const bool dh0_wanted = need_dh0 && h0.defined();
+  auto dh0 = dh0_wanted ? at::empty(h0.sizes(), g.options()) : at::empty({0}, g.options());
+  const int64_t steps = g.size(0), M = trailing_size(g), blocks = (M + kBlock - 1) / kBlock;
+  if (g.numel() > 0) {
+    AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "paraspike::scan_cpu_backward", [&] {
+      const int64_t per_item = steps * std::min(kBlock, M);
+      parallel_items(blocks, kBackwardWorkPerThread / per_item, 1 + kWorkPerGrab / per_item, [&](int64_t blk) {
+        scan_backward_block<scalar_t>(grad.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(),
+                                      pointer_or_null<scalar_t>(h0), du.data_ptr<scalar_t>(), dg.data_ptr<scalar_t>(),
+                                      dh0_wanted ? dh0.data_ptr<scalar_t>() : nullptr, steps, M, blk * kBlock,
+                                      std::min(kBlock, M - blk * kBlock));
+      });
+    });
+  }
+  return {du, dg, dh0};
+}
+
+// ----------------------------------------------------------------------------------- autograd
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+bool needs_grad(std::initializer_list<const Tensor*> tensors) {
+  if (!at::GradMode::is_enabled()) return false;
+  for (const Tensor* t : tensors) {
+    if (t->defined() && t->requires_grad()) return true;
+  }
+  return false;
+}
+
+// Saved tensors are gone when backward already ran through this graph (without retain_graph).
+variable_list saved_or_explain(AutogradContext* ctx) {
+  try {
+    return ctx->get_saved_variables();
+  } catch (const c10::Error& error) {
+    TORCH_CHECK(false, error.what_without_backtrace(),
+                "\nparaspike: a neuron's state carried over from a sequence whose graph was already used by "
+                "backward()? Call paraspike.reset_net(model) before every new sequence, or "
+                "paraspike.detach_net(model) to keep the state with truncated backpropagation through time.");
+  }
+}
+
+Tensor value_or_undefined(const OptTensor& t) { return t.has_value() ? *t : Tensor(); }
+OptTensor defined_or_none(const Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; }
+
+class DsnFunction : public torch::autograd::Function<DsnFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const Tensor& x, const OptTensor& hist, const OptTensor& h0,
+                               const Tensor& weight, const Tensor& bias, double tau, double vth, int64_t max_spike,
+                               int64_t surrogate, double surrogate_alpha, bool store_h, bool grad) {
+    // grad: whether a backward may follow (decided by the caller: grad mode is off in here)
+    static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("paraspike::dsn_cpu", "").typed<decltype(dsn_cpu)>();
+    const Tensor hist_t = value_or_undefined(hist), h0_t = value_or_undefined(h0);
+    Tensor spikes, h, h_last;
+    {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      std::tie(spikes, h, h_last) =
+          op.call(x, hist, h0, weight, bias, tau, vth, max_spike, surrogate, surrogate_alpha, store_h || grad);
+    }
+    ctx->save_for_backward({x, hist_t, h0_t, weight, bias, grad ? h : Tensor()});
+    ctx->saved_data["config"] = c10::List<double>({tau, vth, static_cast<double>(max_spike),
+                                                   static_cast<double>(surrogate), surrogate_alpha});
+    ctx->saved_data["store_h"] = store_h;
+    ctx->set_materialize_grads(false);
+    return {spikes, store_h ? h : at::empty({0}, h.options()), h_last};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("paraspike::dsn_cpu_backward", "")
+                         .typed<decltype(dsn_cpu_backward)>();
+    const auto saved = saved_or_explain(ctx);
+    const auto config = ctx->saved_data["config"].toDoubleList();
+    // needs_input_grad counts only the tensors given: x, history (if any), h0 (if any), weight, bias.
+    const bool has_hist = saved[1].defined(), has_h0 = saved[2].defined();
+    const bool need_dx = ctx->needs_input_grad(0);
+    const bool need_dhist = has_hist && ctx->needs_input_grad(1);
+    const bool need_dh0 = has_h0 && ctx->needs_input_grad(has_hist ? 2 : 1);
+    // H is an output only with store_h (else an empty placeholder, whose gradient is not used)
+    const Tensor& grad_h = ctx->saved_data["store_h"].toBool() ? grads[1] : Tensor();
+    auto [dx, dhist, dh0, dw, db] = op.call(
+        defined_or_none(grads[0]), defined_or_none(grad_h), defined_or_none(grads[2]), saved[0],
+        defined_or_none(saved[1]), defined_or_none(saved[2]), saved[5], saved[3], saved[4], config[0], config[1],
+        static_cast<int64_t>(config[2]), static_cast<int64_t>(config[3]), config[4], need_dx, need_dhist, need_dh0);
+    return {need_dx ? dx : Tensor(),
+            need_dhist ? dhist : Tensor(),
+            need_dh0 ? dh0 : Tensor(),
+            dw,
+            db,
+            Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+std::tuple<Tensor, Tensor, Tensor> dsn_cpu_autograd(const Tensor& x, const OptTensor& hist, const OptTensor& h0,
+                                                    const Tensor& weight, const Tensor& bias, double tau, double vth,
+                                                    int64_t max_spike, int64_t surrogate, double surrogate_alpha,
+                                                    bool store_h) {
+  const Tensor hist_t = value_or_undefined(hist), h0_t = value_or_undefined(h0);
+  const bool grad = needs_grad({&x, &hist_t, &h0_t, &weight, &bias});
+  auto out =
+      DsnFunction::apply(x, hist, h0, weight, bias, tau, vth, max_spike, surrogate, surrogate_alpha, store_h, grad);
+  return {out[0], out[1], out[2]};
+}
+
+class ScanFunction : public torch::autograd::Function<ScanFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const Tensor& u, const Tensor& g, const OptTensor& h0) {
+    static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("paraspike::scan_cpu", "").typed<decltype(scan_cpu)>();
+    Tensor h;
+    {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      h = op.call(u, g, h0);
+    }
+    ctx->save_for_backward({g, h, value_or_undefined(h0)});
+    return {h};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("paraspike::scan_cpu_backward", "")
+                         .typed<decltype(scan_cpu_backward)>();
+    const auto saved = saved_or_explain(ctx);
+    const bool need_dh0 = saved[2].defined() && ctx->needs_input_grad(2);
+    const Tensor grad = grads[0].defined() ? grads[0] : at::zeros_like(saved[1]);
+    auto [du, dg, dh0] = op.call(grad, saved[0], saved[1], defined_or_none(saved[2]), need_dh0);
+    return {du, dg, need_dh0 ? dh0 : Tensor()};
+  }
+};
+
+Tensor scan_cpu_autograd(const Tensor& u, const Tensor& g, const OptTensor& h0) {
+  return ScanFunction::apply(u, g, h0)[0];
 }
 
 }  // namespace
+}  // namespace paraspike
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("scan_forward", &scan_forward, "linear scan forward: h = scan(u, exp(g), h0)");
-  m.def("scan_backward", &scan_backward, "linear scan backward: reverse scan");
-  m.def("dsn_forward", &dsn_forward, "fused DSN forward: conv decay, log-sigmoid, scan, firing");
-  m.def("dsn_backward", &dsn_backward, "fused DSN backward: one reverse pass");
+TORCH_LIBRARY_FRAGMENT(paraspike, m) {
+  m.def(
+      "dsn_cpu(Tensor x, Tensor? history, Tensor? h0, Tensor weight, Tensor bias, float tau, float v_threshold, "
+      "int max_spike, int surrogate, float surrogate_alpha, bool store_h) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "dsn_cpu_backward(Tensor? grad_spikes, Tensor? grad_h, Tensor? grad_last, Tensor x, Tensor? history, "
+      "Tensor? h0, Tensor h, Tensor weight, Tensor bias, float tau, float v_threshold, int max_spike, "
+      "int surrogate, float surrogate_alpha, bool need_dx, bool need_dhistory, bool need_dh0) "
+      "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+  m.def("scan_cpu(Tensor u, Tensor log_decay, Tensor? h0) -> Tensor");
+  m.def(
+      "scan_cpu_backward(Tensor grad_h, Tensor log_decay, Tensor h, Tensor? h0, bool need_dh0) "
+      "-> (Tensor, Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(paraspike, CPU, m) {
+  m.impl("dsn_cpu", &paraspike::dsn_cpu);
+  m.impl("dsn_cpu_backward", &paraspike::dsn_cpu_backward);
+  m.impl("scan_cpu", &paraspike::scan_cpu);
+  m.impl("scan_cpu_backward", &paraspike::scan_cpu_backward);
+}
+
+TORCH_LIBRARY_IMPL(paraspike, Autograd, m) {
+  m.impl("dsn_cpu", &paraspike::dsn_cpu_autograd);
+  m.impl("scan_cpu", &paraspike::scan_cpu_autograd);
 }

@@ -1,0 +1,183 @@
+// 64-byte SIMD vectors (16 floats or 8 doubles) through GCC/Clang vector extensions: the compiler
+// maps them to AVX-512, 2 x AVX2 or 4 x NEON registers. Only what the strip kernels need: loads and
+// stores (whole or partial), min/max/select with IEEE NaN propagation, floor, and exp.
+#pragma once
+
+#include "common.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace paraspike {
+namespace simd {
+
+template <typename T>
+struct Types;
+template <>
+struct Types<float> {
+  typedef float V __attribute__((vector_size(64)));
+  typedef float Unaligned __attribute__((vector_size(64), aligned(4), may_alias));
+  typedef int32_t I __attribute__((vector_size(64)));
+};
+template <>
+struct Types<double> {
+  typedef double V __attribute__((vector_size(64)));
+  typedef double Unaligned __attribute__((vector_size(64), aligned(8), may_alias));
+  typedef int64_t I __attribute__((vector_size(64)));
+};
+template <typename T>
+using Vec = typename Types<T>::V;
+template <typename T>
+using Mask = typename Types<T>::I;
+template <typename T>
+constexpr int kLanes = 64 / sizeof(T);
+
+template <typename T>
+inline Vec<T> splat(T value) {  // not {} + value: that turns -0.0 into +0.0
+  Vec<T> v;
+  for (int i = 0; i < kLanes<T>; ++i) v[i] = value;
+  return v;
+}
+
+// n lanes from p (n < kLanes reads only n values; the other lanes are 0).
+// n lanes from p (n < kLanes reads only n values; the other lanes are 0). Partial strips use masked
+// loads and stores where the CPU has them (no library call in the loop, so nothing is spilled).
+template <typename T>
+inline Vec<T> load(const T* p, int n) {
+  using U = typename Types<T>::Unaligned;
+  if (n == kLanes<T>) return *reinterpret_cast<const U*>(p);
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    return (Vec<T>)_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+  } else {
+    return (Vec<T>)_mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p);
+  }
+#else
+  Vec<T> v{};
+  for (int i = 0; i < n; ++i) v[i] = p[i];
+  return v;
+#endif
+}
+template <typename T>
+inline void store(T* p, Vec<T> v, int n) {
+  using U = typename Types<T>::Unaligned;
+  if (n == kLanes<T>) {
+    *reinterpret_cast<U*>(p) = v;
+    return;
+  }
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), (__m512)v);
+  } else {
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), (__m512d)v);
+  }
+#else
+  for (int i = 0; i < n; ++i) p[i] = v[i];
+#endif
+}
+template <typename T>
+inline T sum_lanes(Vec<T> v, int n) {
+  T total = 0;
+  for (int i = 0; i < n; ++i) total += v[i];
+  return total;
+}
+
+template <typename T>
+inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) {
+  return m ? a : b;
+}
+// (a < b) ? b : a and (b < a) ? b : a: a NaN in `a` is kept (as std::max(a, b) / std::min(a, b) do).
+template <typename T>
+inline Vec<T> max(Vec<T> a, Vec<T> b) {
+  return a < b ? b : a;
+}
+template <typename T>
+inline Vec<T> min(Vec<T> a, Vec<T> b) {
+  return b < a ? b : a;
+}
+// -|v| (the sign bit set); NaN stays NaN.
+template <typename T>
+inline Vec<T> negative_abs(Vec<T> v) {
+  return (Vec<T>)((Mask<T>)v | (Mask<T>)splat(T(-0.0)));
+}
+template <typename T>
+inline Vec<T> abs(Vec<T> v) {
+  return (Vec<T>)((Mask<T>)v & ~(Mask<T>)splat(T(-0.0)));
+}
+template <typename T>
+inline Mask<T> is_nan(Vec<T> v) {
+  return v != v;
+}
+
+// floor for |v| < 2^30 (callers clamp first; any v with AVX-512); exact.
+template <typename T>
+inline Vec<T> floor_small(Vec<T> v) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    return (Vec<T>)_mm512_roundscale_ps((__m512)v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  } else {
+    return (Vec<T>)_mm512_roundscale_pd((__m512d)v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  }
+#else
+  const Vec<T> truncated = __builtin_convertvector(__builtin_convertvector(v, Mask<T>), Vec<T>);
+  return select<T>(truncated > v, truncated - T(1), truncated);
+#endif
+}
+
+// 1 / d for d in [1, 2] (the sigmoid's 1 + e): exact division for double; for float with AVX-512, a
+// 14-bit reciprocal estimate and one Newton step (relative error about 2^-24, like the division).
+template <typename T>
+inline Vec<T> reciprocal_1_2(Vec<T> d) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    const Vec<T> r = (Vec<T>)_mm512_rcp14_ps((__m512)d);
+    return r * (T(2) - d * r);
+  }
+#endif
+  return T(1) / d;
+}
+
+// exp(y) for y in [-87, 0] (float) / [-700, 0] (double), as exp_float in common.h: Cody-Waite
+// reduction, a minimax (float) or degree-13 Taylor (double, error below 1e-16) polynomial, and 2^n
+// from the integer rounded into the low mantissa bits of y log2(e) + 1.5 * 2^mantissa.
+// Callers pass y <= 0 (as -|z|, clamped); NaN gives NaN.
+inline Vec<float> exp_nonpositive(Vec<float> y) {
+  using V = Vec<float>;
+  using I = Mask<float>;
+  constexpr float kMagic = 12582912.0f;
+  const V t = y * 1.44269504088896341f + kMagic;
+  const V n = t - kMagic;
+  V r = n * -0.693145751953125f + y;
+  r = n * -1.428606765330187045e-06f + r;
+  V p = splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + (r + 1.0f);
+  const I scale = (((I)t) - float_bits(kMagic) + 127) << 23;
+  return p * (V)scale;
+}
+inline Vec<double> exp_nonpositive(Vec<double> y) {
+  using V = Vec<double>;
+  using I = Mask<double>;
+  constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52
+  const V t = y * 1.4426950408889634074 + kMagic;
+  const V n = t - kMagic;
+  V r = n * -6.93147180369123816490e-01 + y;  // ln 2, high and low parts (fdlibm)
+  r = n * -1.90821492927058770002e-10 + r;
+  V p = splat(1.0 / 6227020800.0);  // 1/13!
+  const double inverse_factorials[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+                                       1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0,
+                                       1.0 / 6.0, 0.5, 1.0, 1.0};
+  for (double c : inverse_factorials) p = p * r + c;
+  int64_t magic_bits;
+  std::memcpy(&magic_bits, &kMagic, sizeof magic_bits);
+  const I scale = (((I)t) - magic_bits + 1023) << 52;
+  return p * (V)scale;
+}
+
+}  // namespace simd
+}  // namespace paraspike

@@ -1,0 +1,273 @@
+// Register-blocked DSN kernels: the same math as dsn_kernels.h, for a compile-time number of conv
+// taps K and 1/tau = kPower in {1, 2, 4} (the paper's K = 4, tau = 1/4).
+//
+// A block of neurons is cut into strips of one SIMD vector (16 floats / 8 doubles). A strip runs its
+// steps with everything it carries in registers: the conv window of the last K inputs and the
+// membrane potential (forward); the reverse-scan state, the K-1 later dz values and the weight and
+// bias gradient sums (backward). Per step a strip loads one input row (and H, dL/dS backward) and
+// stores its outputs. The strips of a block run a tile of kTile steps of one batch row before the
+// next tile starts, so the tile's rows stay in cache and every row is read front to back (what the
+// hardware prefetchers follow); state is parked between tiles, and the gradient sums between rows.
+#pragma once
+
+#include "dsn_kernels.h"
+#include "simd.h"
+
+namespace paraspike {
+
+constexpr int64_t kTile = 32;  // steps per tile
+
+template <typename T, int kPower>
+inline void strip_decay(simd::Vec<T> z, T min_sigmoid, simd::Vec<T>& alpha, simd::Vec<T>& one_minus_alpha,
+                        simd::Vec<T>& one_minus_sig) {
+  // alpha, 1 - alpha and 1 - sigmoid(z), as decay_terms<T, kPower> in dsn_kernels.h.
+  using V = simd::Vec<T>;
+  const V e = simd::exp_nonpositive(simd::max<T>(simd::negative_abs<T>(z), simd::splat(Limits<T>::kMinLog)));
+  const V r = simd::reciprocal_1_2<T>(e + T(1));
+  const auto positive = z >= T(0);
+  one_minus_sig = simd::select<T>(positive, e * r, r);
+  const V s = simd::max<T>(simd::select<T>(positive, r, e * r), simd::splat(min_sigmoid));
+  V power = s, geometric = simd::splat(T(1));
+  for (int k = 1; k < kPower; ++k) {
+    geometric += power;
+    power *= s;
+  }
+  alpha = power;
+  one_minus_alpha = one_minus_sig * geometric;
+}
+
+template <typename T, bool kBinary>
+inline simd::Vec<T> strip_fire(simd::Vec<T> q, T max_spike) {
+  using V = simd::Vec<T>;
+  V spikes;
+  if constexpr (kBinary) {
+    spikes = simd::select<T>(q >= T(0.5), simd::splat(T(1)), simd::splat(T(0)));
+  } else {
+    const V y = simd::min<T>(simd::max<T>(q + T(0.5), simd::splat(T(-1))), simd::splat(max_spike + 1));
+    spikes = simd::min<T>(simd::max<T>(simd::floor_small<T>(y), simd::splat(T(0))), simd::splat(max_spike));
+  }
+  return simd::select<T>(simd::is_nan<T>(q), q, spikes);
+}
+
+// dS/dH of a strip for each firing mode (vector forms of the slopes in dsn_kernels.h).
+template <typename T, int64_t kSlope>
+inline simd::Vec<T> strip_slope(simd::Vec<T> hv, T vth, T max_spike, T sur_alpha) {
+  using V = simd::Vec<T>;
+  const V q = hv * (T(1) / vth);  // only a gradient: a product is as good as the quotient here
+  if constexpr (kSlope == kRectSTE) {
+    return simd::select<T>((q >= T(0)) & (q <= max_spike), simd::splat(T(1) / vth), V{});
+  } else if constexpr (kSlope == kAtan) {
+    const V r = (q - T(0.5)) * (T(M_PI / 2) * sur_alpha);
+    return (sur_alpha / (2 * vth)) / (r * r + T(1));
+  } else if constexpr (kSlope == kSigmoid) {
+    // s (1 - s) with s = sigmoid(alpha (q - 1/2)) depends on |argument| only: e / (1 + e)^2, e = exp(-|.|)
+    const V e = simd::exp_nonpositive(
+        simd::max<T>(simd::negative_abs<T>((q - T(0.5)) * sur_alpha), simd::splat(Limits<T>::kMinLog)));
+    const V r = simd::reciprocal_1_2<T>(e + T(1));
+    return sur_alpha * (e * r * r) / vth;
+  } else {
+    const V zz = simd::abs<T>(q - T(0.5));
+    return simd::select<T>(zz < T(1) / (2 * sur_alpha), simd::splat(sur_alpha / vth), V{});
+  }
+}
+
+// Row t (t >= -(K-1)) of the input for a strip at neuron `off`, n lanes (zeros before the start
+// without history).
+template <typename T>
+inline simd::Vec<T> input_row(const DsnArgs<T>& a, int64_t t, int64_t off, int n) {
+  if (t >= 0) return simd::load(a.x + t * a.M + off, n);
+  if (a.hist != nullptr) return simd::load(a.hist + (t + a.K - 1) * a.M + off, n);
+  return simd::Vec<T>{};
+}
+
+// The decay conv's taps and bias for a strip (parameter column poff, n lanes).
+template <typename T, int K>
+struct StripParams {
+  simd::Vec<T> w[K], b;
+  StripParams(const DsnArgs<T>& a, int64_t poff, int n) {
+    for (int j = 0; j < K; ++j) w[j] = simd::load(a.w + j * a.P + poff, n);
+    b = simd::load(a.b + poff, n);
+  }
+};
+
+// ----------------------------------------------------------------------------------------- forward
+template <typename T, int K, int kPower, bool kBinary>
+struct ForwardStrip {
+  using V = simd::Vec<T>;
+  const DsnArgs<T>& a;
+  T* spikes;
+  T* h_out;  // null: H not kept
+  T inv_vth;
+  bool exact_inverse;  // V_th a power of two: H / V_th == H * (1 / V_th) exactly
+
+  // Steps t0..t1-1 of the strip at neuron `off` from potential h.
+  inline void run(const StripParams<T, K>& p, int64_t off, int n, int64_t t0, int64_t t1, V& h) const {
+    V window[K];  // window[j] = x_{t-(K-1)+j}; window[K-1] is loaded each step
+    for (int j = 0; j < K - 1; ++j) window[j] = input_row(a, t0 - (K - 1) + j, off, n);
+    for (int64_t t = t0; t < t1; ++t) {
+      if (t + kPrefetchRows < a.T_) __builtin_prefetch(a.x + (t + kPrefetchRows) * a.M + off, 0, 3);
+      window[K - 1] = simd::load(a.x + t * a.M + off, n);
+      V z = p.b;
+      for (int j = 0; j < K; ++j) z = p.w[j] * window[j] + z;
+      V alpha, one_minus_alpha, one_minus_sig;
+      strip_decay<T, kPower>(z, a.min_sigmoid, alpha, one_minus_alpha, one_minus_sig);
+      const V x_clean = window[K - 1] * T(0) + window[K - 1];  // +-inf -> NaN
+      h = alpha * h + one_minus_alpha * x_clean;
+      if (h_out != nullptr) simd::store(h_out + t * a.M + off, h, n);
+      const V q = exact_inverse ? h * inv_vth : h / a.vth;
+      simd::store(spikes + t * a.M + off, strip_fire<T, kBinary>(q, a.max_spike), n);
+      for (int j = 0; j < K - 1; ++j) window[j] = window[j + 1];
+    }
+  }
+};
+
+// One group: the block of nb neurons at row offset r0, for batch rows [b0, b1).
+template <typename T, int K, int kPower, bool kBinary>
+void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, int64_t b1, T* spikes, T* h_out,
+                    T* h_last) {
+  using V = simd::Vec<T>;
+  constexpr int W = simd::kLanes<T>;
+  const DsnArgs<T> a = args;
+  int exponent;
+  const ForwardStrip<T, K, kPower, kBinary> strip{a, spikes, h_out, T(1) / a.vth,
+                                                  std::frexp(a.vth, &exponent) == T(0.5)};
+  const int64_t strips = (nb + W - 1) / W;
+  auto initial = [&](int64_t off, int n) { return a.h0 != nullptr ? simd::load(a.h0 + off, n) : V{}; };
+  V state[kBlock / W];
+  for (int64_t batch = b0; batch < b1; ++batch) {
+    const int64_t n0 = batch * a.P + r0;
+    for (int64_t s = 0; s < strips; ++s) state[s] = initial(n0 + s * W, static_cast<int>(std::min<int64_t>(W, nb - s * W)));
+    for (int64_t t0 = 0; t0 < a.T_; t0 += kTile) {
+      for (int64_t s = 0; s < strips; ++s) {
+        const int n = static_cast<int>(std::min<int64_t>(W, nb - s * W));
+        strip.run(StripParams<T, K>(a, r0 + s * W, n), n0 + s * W, n, t0, std::min(a.T_, t0 + kTile), state[s]);
+      }
+    }
+    for (int64_t s = 0; s < strips; ++s) {
+      simd::store(h_last + n0 + s * W, state[s], static_cast<int>(std::min<int64_t>(W, nb - s * W)));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------- backward
+template <typename T, int K>
+struct BackwardState {
+  simd::Vec<T> d_next, alpha_next, later[K > 1 ? K - 1 : 1];  // d_{t+1}, alpha_{t+1}, dz_{t+1..t+K-1}
+};
+
+template <typename T, int K, int kPower, int64_t kSlope>
+struct BackwardStrip {
+  using V = simd::Vec<T>;
+  const DsnArgs<T>& a;
+  const BackwardArgs<T>& g;
+
+  // Steps t1-1 down to t0 of the strip at neuron `off`; adds to the gradient sums dw and db.
+  inline void run(const StripParams<T, K>& p, int64_t off, int n, int64_t t0, int64_t t1, BackwardState<T, K>& st,
+                  V* dw, V& db) const {
+    V window[K];  // window[j] = x_{t-(K-1)+j}; window[0] is loaded each step
+    for (int j = 1; j < K; ++j) window[j] = input_row(a, t1 - 1 - (K - 1) + j, off, n);
+    V h_t = simd::load(g.h + (t1 - 1) * a.M + off, n);
+    V dn = st.d_next, an = st.alpha_next, future[K > 1 ? K - 1 : 1];
+    for (int m = 0; m < K - 1; ++m) future[m] = st.later[m];
+    for (int64_t t = t1 - 1; t >= t0; --t) {
+      if (t >= kPrefetchRows + K) {
+        const int64_t ahead = (t - kPrefetchRows) * a.M + off;
+        __builtin_prefetch(a.x + ahead - (K - 1) * a.M, 0, 3);
+        __builtin_prefetch(g.h + ahead - a.M, 0, 3);
+        if (g.grad_s != nullptr) __builtin_prefetch(g.grad_s + ahead, 0, 3);
+      }
+      window[0] = input_row(a, t - (K - 1), off, n);
+      const V h_prev = t > 0 ? simd::load(g.h + (t - 1) * a.M + off, n)
+                             : (a.h0 != nullptr ? simd::load(a.h0 + off, n) : V{});
+      V z = p.b;
+      for (int j = 0; j < K; ++j) z = p.w[j] * window[j] + z;
+      V alpha, one_minus_alpha, one_minus_sig;
+      strip_decay<T, kPower>(z, a.min_sigmoid, alpha, one_minus_alpha, one_minus_sig);
+      V d = an * dn;
+      if (g.grad_s != nullptr) {
+        d = simd::load(g.grad_s + t * a.M + off, n) * strip_slope<T, kSlope>(h_t, a.vth, a.max_spike, a.surrogate_alpha) +
+            d;
+      }
+      if (g.grad_h != nullptr) d += simd::load(g.grad_h + t * a.M + off, n);
+      const V dz = d * (h_prev - window[K - 1]) * alpha * one_minus_sig * a.inv_tau;
+      db += dz;
+      for (int j = 0; j < K; ++j) dw[j] = dz * window[j] + dw[j];
+      if (g.dx != nullptr) {  // dx_t = d_t (1 - alpha_t) + sum_m w_{K-1-m} dz_{t+m}
+        V dxv = d * one_minus_alpha + p.w[K - 1] * dz;
+        for (int m = 1; m < K; ++m) dxv = p.w[K - 1 - m] * future[m - 1] + dxv;
+        simd::store(g.dx + t * a.M + off, dxv, n);
+      }
+      for (int m = K - 2; m > 0; --m) future[m] = future[m - 1];
+      if (K > 1) future[0] = dz;
+      dn = d;
+      an = alpha;
+      h_t = h_prev;
+      for (int j = K - 1; j > 0; --j) window[j] = window[j - 1];
+    }
+    st.d_next = dn;
+    st.alpha_next = an;
+    for (int m = 0; m < K - 1; ++m) st.later[m] = future[m];
+  }
+
+  inline BackwardState<T, K> start(int64_t off, int n) const {
+    BackwardState<T, K> st;
+    st.d_next = g.grad_last != nullptr ? simd::load(g.grad_last + off, n) : V{};
+    st.alpha_next = simd::splat(T(1));
+    for (int m = 0; m < K - 1; ++m) st.later[m] = V{};
+    return st;
+  }
+
+  // After step 0: dL/dh0 and the history's gradient (row p holds x at time p-(K-1), read by the
+  // logits at times 0..p with tap p - time; st.later[m] holds dz_m, zeros past the end).
+  inline void finish(const StripParams<T, K>& p, int64_t off, int n, const BackwardState<T, K>& st) const {
+    if (g.dh0 != nullptr) simd::store(g.dh0 + off, st.alpha_next * st.d_next, n);
+    if (g.dhist != nullptr) {
+      for (int row = 0; row < K - 1; ++row) {
+        V sum{};
+        for (int time = 0; time <= row; ++time) sum = p.w[row - time] * st.later[time] + sum;
+        simd::store(g.dhist + row * a.M + off, sum, n);
+      }
+    }
+  }
+};
+
+// One group: the block of nb neurons at row offset r0, for batch rows [b0, b1); adds the group's
+// weight and bias gradients to dw_out [K][kBlock] and db_out [kBlock] (lane order).
+template <typename T, int K, int kPower, int64_t kSlope>
+void backward_strips(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64_t r0, int64_t nb, int64_t b0,
+                     int64_t b1, T* __restrict dw_out, T* __restrict db_out) {
+  using V = simd::Vec<T>;
+  constexpr int W = simd::kLanes<T>;
+  const DsnArgs<T> a = args;
+  const BackwardArgs<T> g = grads;
+  const BackwardStrip<T, K, kPower, kSlope> strip{a, g};
+  const int64_t strips = (nb + W - 1) / W;
+  auto add_sums = [&](int64_t s, int n, const V* dw, V db) {
+    for (int j = 0; j < K; ++j) {
+      T* lanes = dw_out + j * kBlock + s * W;
+      simd::store(lanes, simd::load(lanes, n) + dw[j], n);
+    }
+    simd::store(db_out + s * W, simd::load(db_out + s * W, n) + db, n);
+  };
+  BackwardState<T, K> state[kBlock / W];
+  V dw[kBlock / W][K] = {}, db[kBlock / W] = {};
+  const int64_t tiles = (a.T_ + kTile - 1) / kTile;
+  for (int64_t batch = b0; batch < b1; ++batch) {
+    const int64_t n0 = batch * a.P + r0;
+    for (int64_t s = 0; s < strips; ++s) state[s] = strip.start(n0 + s * W, static_cast<int>(std::min<int64_t>(W, nb - s * W)));
+    for (int64_t tile = tiles - 1; tile >= 0; --tile) {
+      const int64_t t0 = tile * kTile, t1 = std::min(a.T_, t0 + kTile);
+      for (int64_t s = 0; s < strips; ++s) {
+        const int n = static_cast<int>(std::min<int64_t>(W, nb - s * W));
+        strip.run(StripParams<T, K>(a, r0 + s * W, n), n0 + s * W, n, t0, t1, state[s], dw[s], db[s]);
+      }
+    }
+    for (int64_t s = 0; s < strips; ++s) {
+      const int n = static_cast<int>(std::min<int64_t>(W, nb - s * W));
+      strip.finish(StripParams<T, K>(a, r0 + s * W, n), n0 + s * W, n, state[s]);
+    }
+  }
+  for (int64_t s = 0; s < strips; ++s) add_sums(s, static_cast<int>(std::min<int64_t>(W, nb - s * W)), dw[s], db[s]);
+}
+
+}  // namespace paraspike
