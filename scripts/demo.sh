@@ -8,4 +8,4 @@ python3 -m venv .venv
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet torch==2.13.0
 python -m pip install --quiet -e ".[demo]"
-paraspike demo --out results/demo_digits.json "$@"
+paraspike demo --out runs/demo/demo_digits.json "$@"

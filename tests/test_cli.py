@@ -130,3 +130,53 @@ def test_readme_usage_example_runs():
     namespace: dict[str, object] = {}
     exec(block.group(1), namespace)  # noqa: S102 - the README's own example
     assert namespace["out"].shape == (25, 8, 64)
+
+
+def test_train_errors_name_the_key_without_a_traceback(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "trainer.max_epochs=abc"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "trainer.max_epochs" in err and "Traceback" not in err
+
+
+def test_train_accepts_overrides_after_options(tmp_path, capsys):
+    args = ["train", "--data-dir", str(tmp_path / "nowhere"), "data.dataset=fashion-mnist", "trainer.max_epochs=1"]
+    with pytest.raises(SystemExit):
+        main(args)
+    err = capsys.readouterr().err
+    assert "fashion-mnist folder" in err and "dataset-fashion-mnist" in err  # the override was applied
+
+
+def test_every_cli_option_has_help_and_descriptions_are_plain_text():
+    from paraspike.cli import build_parser
+
+    def walk(parser):
+        yield parser
+        for action in parser._actions:
+            if hasattr(action, "choices") and isinstance(action.choices, dict):
+                for sub in action.choices.values():
+                    yield from walk(sub)
+
+    for parser in walk(build_parser()):
+        assert "``" not in (parser.description or ""), parser.prog
+        for action in parser._actions:
+            if action.option_strings and action.dest not in ("help", "version"):
+                assert action.help, f"{parser.prog} {action.option_strings} has no help text"
+
+
+def test_demo_script_writes_its_metrics_outside_tracked_results():
+    script = (ROOT / "scripts" / "demo.sh").read_text()
+    assert "--out runs/" in script and "results/demo_digits.json" not in script
+    ignored = subprocess.run(["git", "check-ignore", "runs/demo/demo_digits.json"], cwd=ROOT, capture_output=True)
+    assert ignored.returncode == 0 or not (ROOT / ".git").exists()
+
+
+def test_kernel_build_key_depends_on_the_environment(monkeypatch):
+    from paraspike.kernels import cpu
+
+    key = cpu.build_key()
+    monkeypatch.setattr(sys, "prefix", "/some/other/venv")
+    assert cpu.build_key() != key  # another environment builds (and caches) its own binary
+    monkeypatch.setattr(cpu.torch, "__version__", "0.0.0")
+    assert cpu.build_key() != key

@@ -160,3 +160,74 @@ def test_masked_psn_is_fully_masked_by_the_end_of_training(tmp_path):
     )
     trainer.fit(module, datamodule=data)
     assert seen == [0.0, 0.5, 1.0]  # ramp over ceil(3 / 2) = 2 epochs
+
+
+def _epoch_learning_rates(folder: Path) -> dict[int, float]:
+    """The learning rate LearningRateMonitor logged at the start of each epoch, in step order, over
+    every log version of the run (a resumed run logs into a new version)."""
+    import csv
+
+    logged: dict[int, float] = {}
+    for path in sorted((folder / "logs").rglob("metrics.csv")):
+        for row in csv.DictReader(path.open()):
+            lr = next((v for k, v in row.items() if k.startswith("lr-") and v), None)
+            if lr is not None:
+                logged[int(row["step"])] = float(lr)
+    return dict(enumerate(logged[step] for step in sorted(logged)))
+
+
+def test_extending_a_finished_run_follows_the_longer_schedule_from_its_first_extra_epoch(tmp_path):
+    import math
+
+    first = _config(tmp_path, "name=extend", "trainer.max_epochs=2", "optim.lr=0.01")
+    train(first)
+    folder = run_folder(first)
+    longer = _config(tmp_path, "name=extend", "trainer.max_epochs=4", "optim.lr=0.01")
+    metrics = train(longer, resume=str(folder / "checkpoints" / "last.ckpt"))
+    assert metrics["run_folder"] == str(folder.resolve())  # the same run, continued in its folder
+    assert metrics["lr_schedule"]["extended_from_max_epochs"] == 2 and metrics["lr_schedule"]["resumed_at_epoch"] == 2
+    rates = _epoch_learning_rates(folder)
+    cosine = {e: 0.01 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in (2, 3)}
+    assert rates[2] == pytest.approx(cosine[2]) and rates[3] == pytest.approx(cosine[3])  # not 0 and a restart
+    assert rates[0] == pytest.approx(0.01) and rates[1] == pytest.approx(0.005)  # the 2-epoch run's own schedule
+
+
+def test_two_runs_with_the_same_name_and_seed_get_separate_folders(tmp_path):
+    config = _config(tmp_path, "name=twice", "trainer.max_epochs=1")
+    a, b = train(config), train(config)
+    assert a["run_folder"] != b["run_folder"] and b["run_folder"].endswith("seed0-2")
+    for metrics in (a, b):
+        folder = Path(metrics["run_folder"])
+        assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["last.ckpt"]
+        assert json.loads((folder / "metrics.json").read_text())["run_folder"] == metrics["run_folder"]
+
+
+def test_metrics_record_what_computed_every_neuron_layer(tmp_path):
+    from paraspike.kernels.cpu import cpu_kernel_unavailable_reason
+
+    metrics = train(_config(tmp_path, "name=backend", "trainer.max_epochs=1"))
+    backends = metrics["backends"]
+    assert len(backends) == 7
+    expected = "fused cpu kernel" if cpu_kernel_unavailable_reason(torch.device("cpu")) is None else "chunked scan"
+    assert set(backends.values()) == {expected}
+
+
+def test_config_values_of_the_wrong_type_name_their_key(tmp_path):
+    with pytest.raises(TypeError, match=r"'trainer.max_epochs' must be int .*'abc'"):
+        load_config(None, ["trainer.max_epochs=abc"])
+    with pytest.raises(TypeError, match=r"'optim.lr' must be float"):
+        load_config(None, ["optim.lr=fast"])
+    assert load_config(None, ["optim.lr=1"])["optim"]["lr"] == 1.0  # an int is a fine float
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {batch_size: many}\n")
+    with pytest.raises(TypeError, match=r"bad.yaml: config key 'data.batch_size' must be int"):
+        load_config(bad)
+
+
+def test_a_relative_data_dir_in_a_config_file_is_relative_to_the_file(tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    config_file = tmp_path / "configs" / "c.yaml"
+    config_file.write_text("data: {dir: ../data/nmnist}\n")
+    monkeypatch.chdir("/")
+    assert load_config(config_file)["data"]["dir"] == str((tmp_path / "data" / "nmnist").resolve())
+    assert load_config(config_file, ["data.dir=rel"])["data"]["dir"] == "rel"  # overrides: as given

@@ -1,11 +1,23 @@
-"""The ``paraspike`` command line: ``demo``, ``train``, ``data download``, ``bench scan|speed``, ``build-kernels``."""
+"""The paraspike command line: demo, train, data download, bench scan|speed, build-kernels."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
+
+DESCRIPTION = (
+    "paraspike: spiking neural networks that train in parallel over time and run serially "
+    "(the Dynamic Decay Spiking Neuron and its baselines)."
+)
+TRAIN_EPILOG = (
+    "Overrides are key.sub=value pairs, parsed as YAML, anywhere on the line, e.g. "
+    "paraspike train --config configs/sfmnist.yaml model.neuron=lif trainer.max_epochs=10 seed=1. "
+    "A run writes runs/<name>/seed<k>/ (a new -2, -3, ... folder if that one holds a run). "
+    "--resume <run folder>/checkpoints/last.ckpt continues that run in its folder; with a larger "
+    "trainer.max_epochs the remaining epochs follow the schedule of the longer run."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,33 +25,61 @@ def build_parser() -> argparse.ArgumentParser:
     from paraspike.bench import scan as bench_scan
     from paraspike.bench import speed as bench_speed
 
-    parser = argparse.ArgumentParser(prog="paraspike", description=__doc__)
+    parser = argparse.ArgumentParser(prog="paraspike", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"paraspike {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser("demo", help="train a small DSN network and compare parallel vs serial")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo_parser = commands.add_parser(
+        "demo",
+        help="train a small DSN network and compare parallel vs serial",
+        description="Train two DSN layers on scikit-learn digits (or an MNIST folder) and check that the "
+        "parallel (multi-step) and serial (single-step) runs give the same spikes.",
+    )
     demo.add_arguments(demo_parser)
     demo_parser.set_defaults(run=demo.main)
-    bench = commands.add_parser("bench", help="benchmark programs")
-    benches = bench.add_subparsers(dest="bench", required=True)
-    scan_parser = benches.add_parser("scan", help="forward+backward time of every scan backend")
+    bench = commands.add_parser("bench", help="benchmark programs", description="Benchmark programs.")
+    benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    scan_parser = benches.add_parser(
+        "scan", help="forward+backward time of every scan backend", description="Time every linear-scan backend."
+    )
     bench_scan.add_arguments(scan_parser)
     scan_parser.set_defaults(run=bench_scan.main)
-    speed_parser = benches.add_parser("speed", help="the DSN against SpikingJelly's neurons and our baselines")
+    speed_parser = benches.add_parser(
+        "speed",
+        help="the DSN against SpikingJelly's neurons and our baselines",
+        description="Forward+backward of one neuron layer: the DSN against SpikingJelly's neurons and "
+        "paraspike's baselines in one process; writes JSON, a markdown table and a plot.",
+    )
     bench_speed.add_arguments(speed_parser)
     speed_parser.set_defaults(run=bench_speed.main)
-    train_parser = commands.add_parser("train", help="train and test a configured model (Lightning)")
+    train_parser = commands.add_parser(
+        "train",
+        help="train and test a configured model (Lightning)",
+        description="Train, validate and test a configured model with Lightning.",
+        epilog=TRAIN_EPILOG,
+    )
     train_parser.add_argument("--config", default=None, help="a YAML run config (see configs/)")
     train_parser.add_argument("--data-dir", default=None, help="the dataset's local folder (sets data.dir)")
-    train_parser.add_argument("--resume", default=None, help="a checkpoint to continue from (e.g. .../last.ckpt)")
+    train_parser.add_argument(
+        "--resume", default=None, help="a checkpoint to continue from (.../checkpoints/last.ckpt)"
+    )
     train_parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. trainer.max_epochs=5")
     train_parser.set_defaults(run=_train)
-    data_parser = commands.add_parser("data", help="datasets")
-    data_commands = data_parser.add_subparsers(dest="data_command", required=True)
-    download_parser = data_commands.add_parser("download", help="fetch a dataset's canonical files (MD5-checked)")
-    download_parser.add_argument("name", choices=["mnist", "fashion-mnist", "cifar10"])
+    data_parser = commands.add_parser("data", help="datasets", description="Dataset utilities.")
+    data_commands = data_parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    download_parser = data_commands.add_parser(
+        "download",
+        help="fetch a dataset's canonical files (MD5-checked)",
+        description="Download a dataset's canonical files into a folder and check their MD5 sums.",
+    )
+    download_parser.add_argument("name", choices=["mnist", "fashion-mnist", "cifar10"], help="the dataset")
     download_parser.add_argument("--dir", required=True, help="the folder to put the files in")
     download_parser.set_defaults(run=_download)
-    build_parser_ = commands.add_parser("build-kernels", help="compile the fused CPU kernels now (else on first use)")
+    build_parser_ = commands.add_parser(
+        "build-kernels",
+        help="compile the fused CPU kernels now (else on first use)",
+        description="Compile the fused CPU kernels for this Python environment now (they are otherwise "
+        "compiled on first use, about 30 s).",
+    )
     build_parser_.set_defaults(run=_build_kernels)
     return parser
 
@@ -50,12 +90,29 @@ def _build_kernels(args: argparse.Namespace) -> None:
     print(f"paraspike CPU kernels ready: {cpu_kernels()}")
 
 
+def _fail(command: str, error: BaseException) -> None:
+    """A user's mistake (a config key, a value, a missing file): its message, no traceback."""
+    message = error.args[0] if error.args else str(error)
+    print(f"paraspike {command}: error: {message}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+
 def _train(args: argparse.Namespace) -> None:
     from paraspike.train import load_config, train
 
     overrides = list(args.overrides) + ([f"data.dir={args.data_dir}"] if args.data_dir else [])
-    metrics = train(load_config(args.config, overrides), resume=args.resume)
-    print(f"test accuracy {metrics['test_acc']:.4f}; binary firing rate {metrics['firing_rate_overall']}")
+    try:
+        config = load_config(args.config, overrides)
+    except (KeyError, TypeError, ValueError, FileNotFoundError) as error:
+        _fail("train", error)
+    try:
+        metrics = train(config, resume=args.resume)
+    except FileNotFoundError as error:  # data or checkpoint missing: the message says where and what to do
+        _fail("train", error)
+    print(
+        f"test accuracy {metrics['test_acc']:.4f}; binary firing rate {metrics['firing_rate_overall']}; "
+        f"results in {metrics['run_folder']}"
+    )
 
 
 def _download(args: argparse.Namespace) -> None:
@@ -64,8 +121,20 @@ def _download(args: argparse.Namespace) -> None:
     print(f"{args.name} ready in {download(args.name, args.dir)}")
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; for ``train``, ``key=value`` overrides may stand before or after options."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if getattr(args, "command", None) == "train" and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = list(args.overrides) + extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = _parse(parser, argv)
     args.run(args)
 
 

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from paraspike.data import load_digits_split, load_mnist_idx, split_train_test
-from paraspike.neurons import DSN, reset_net
+from paraspike.neurons import DSN, describe_backends, reset_net
 from paraspike.nn import MultiStep, set_step_mode
 
 __all__ = ["DemoConfig", "build_model", "to_sequence", "run_demo", "add_arguments"]
@@ -130,9 +130,10 @@ def run_demo(config: DemoConfig) -> dict[str, object]:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs)
     print(f"data: {description}; sequence: {config.sequence}, T = {seq_train.shape[0]}")
+    backends = describe_backends(model)
     print(
         f"model: 2 DSN layers x {config.hidden} channels, N = {config.max_spike}, "
-        f"scan backend {model[2].scan_backend()}, {torch.get_num_threads()} threads"
+        f"computed by: {', '.join(sorted(set(backends.values())))}, {torch.get_num_threads()} threads"
     )
     start = time.perf_counter()
     progress = tqdm(range(config.epochs), desc="training", unit="epoch")
@@ -158,6 +159,8 @@ def run_demo(config: DemoConfig) -> dict[str, object]:
         "data": description,
         "test_accuracy": test_accuracy,
         "train_seconds": train_s,
+        "backends": backends,
+        "threads": torch.get_num_threads(),
         **comparison,
     }
     print(f"test accuracy: {test_accuracy:.4f} ({len(y_test)} samples, {config.epochs} epochs, {train_s:.0f} s)")
@@ -175,12 +178,16 @@ def run_demo(config: DemoConfig) -> dict[str, object]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = DemoConfig()
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--hidden", type=int, default=defaults.hidden)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--max-spike", type=int, default=defaults.max_spike, help="N (1 = binary spikes)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs (default %(default)s)")
+    parser.add_argument("--hidden", type=int, default=defaults.hidden, help="channels of each DSN layer (%(default)s)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="batch size (%(default)s)")
+    parser.add_argument(
+        "--lr", type=float, default=defaults.lr, help="Adam learning rate, cosine schedule (%(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=defaults.seed, help="seed of the split, init and order (%(default)s)"
+    )
+    parser.add_argument("--max-spike", type=int, default=defaults.max_spike, help="N (1 = binary spikes; %(default)s)")
     parser.add_argument("--data", default=None, help="folder with MNIST IDX files (t10k-*); default: sklearn digits")
     parser.add_argument(
         "--sequence",

@@ -86,15 +86,15 @@ def _print_row(length: int, names: list[str], times: dict[str, float]) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS))
-    parser.add_argument("--neurons", type=int, default=1024)
-    parser.add_argument("--backends", nargs="+", default=None, help="default: all available")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS), help="sequence lengths T")
+    parser.add_argument("--neurons", type=int, default=1024, help="neurons scanned in parallel (%(default)s)")
+    parser.add_argument("--backends", nargs="+", default=None, help="scan backends to time (default: all available)")
+    parser.add_argument("--device", default="cpu", help="torch device (%(default)s)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="(%(default)s)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration (%(default)s)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (%(default)s)")
     parser.add_argument("--cap", type=float, default=20.0, help="seconds per configuration before stopping repeats")
-    parser.add_argument("--out", default="results/bench_scan_cpu.json")
+    parser.add_argument("--out", default="results/bench_scan_cpu.json", help="JSON file to write (%(default)s)")
 
 
 def main(args: argparse.Namespace) -> None:

@@ -267,9 +267,9 @@ def _print_step(rows: list[dict[str, object]], neurons: int, steps: int) -> None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS))
-    parser.add_argument("--neurons", type=int, nargs="+", default=list(DEFAULT_NEURONS))
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS), help="sequence lengths T")
+    parser.add_argument("--neurons", type=int, nargs="+", default=list(DEFAULT_NEURONS), help="neurons per layer")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (%(default)s)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration, at least")
     parser.add_argument(
         "--min-time", type=float, default=0.5, help="seconds of timed runs per configuration, at least (<= 200 runs)"

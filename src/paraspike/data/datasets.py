@@ -35,6 +35,14 @@ DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "nmnist")
 _FOLDERS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "cifar10": "cifar-10-batches-py", "nmnist": "nmnist"}
 _SYSTEM = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
 _CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10, "nmnist": 10}
+_HOW_TO_GET = {
+    "mnist": "`paraspike data download mnist --dir DIR`",
+    "fashion-mnist": "the Debian package dataset-fashion-mnist (apt install dataset-fashion-mnist: "
+    "/usr/share/datasets/fashion-mnist) or `paraspike data download fashion-mnist --dir DIR`",
+    "cifar10": "`paraspike data download cifar10 --dir DIR`",
+    "nmnist": "the N-MNIST recordings (NMNISTsmall/ with its label lists, or the full set from the "
+    "N-MNIST Mendeley Data record)",
+}
 
 
 @dataclass
@@ -73,7 +81,7 @@ def resolve_data_dir(name: str, directory: str | os.PathLike[str] | None) -> Pat
         return _SYSTEM[name]
     raise FileNotFoundError(
         f"no local copy of {name!r}: pass data.dir (or --data-dir), or set PARASPIKE_DATA to a folder holding "
-        f"{_FOLDERS[name]}/" + (f"; or `paraspike data download {name} --dir DIR`" if name != "nmnist" else "")
+        f"{_FOLDERS[name]}/; get it with {_HOW_TO_GET[name]}"
     )
 
 
@@ -92,6 +100,8 @@ def load_dataset(
     if name == "digits":
         return Splits(*load_digits_split(seed, test_fraction), classes=10, source="scikit-learn")
     folder = resolve_data_dir(name, directory)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{name} folder {folder} does not exist; get the files with {_HOW_TO_GET[name]}")
     if name == "nmnist":
         x_train, y_train = load_nmnist_frames(folder, "train", frames)
         x_test, y_test = load_nmnist_frames(folder, "test", frames)
@@ -99,8 +109,8 @@ def load_dataset(
         x_test, y_test = load_cifar10(folder, "test")
         x_train, y_train = (x_test, y_test) if resplit_test else load_cifar10(folder, "train")
     else:
-        x_test, y_test = load_mnist_idx(folder, "t10k")
-        x_train, y_train = (x_test, y_test) if resplit_test else load_mnist_idx(folder, "train")
+        x_test, y_test = load_mnist_idx(folder, "t10k", name)
+        x_train, y_train = (x_test, y_test) if resplit_test else load_mnist_idx(folder, "train", name)
     if resplit_test:
         x_train, y_train, x_test, y_test = split_train_test(x_test, y_test, test_fraction, seed)
     return Splits(x_train, y_train, x_test, y_test, _CLASSES[name], str(folder))

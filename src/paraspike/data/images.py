@@ -62,16 +62,19 @@ def _find(folder: Path, stem: str) -> Path:
     raise FileNotFoundError(f"{stem}[.gz] not found in {folder}")
 
 
-def load_mnist_idx(folder: str | os.PathLike[str], split: str = "t10k") -> tuple[Tensor, Tensor]:
+def load_mnist_idx(
+    folder: str | os.PathLike[str], split: str = "t10k", dataset: str = "MNIST"
+) -> tuple[Tensor, Tensor]:
     """MNIST-format IDX files from ``folder``: ``{split}-images-idx3-ubyte[.gz]`` and labels.
 
     Args:
         folder: a directory holding the canonical MNIST (or Fashion-MNIST) files.
         split: ``"t10k"`` (test) or ``"train"``.
+        dataset: the dataset's name, for error messages.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"MNIST folder {folder} does not exist")
+        raise FileNotFoundError(f"{dataset} folder {folder} does not exist")
     images = read_idx(_find(folder, f"{split}-images-idx3-ubyte"))
     labels = read_idx(_find(folder, f"{split}-labels-idx1-ubyte"))
     if len(images) != len(labels):

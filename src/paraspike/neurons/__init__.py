@@ -5,7 +5,7 @@ from paraspike.neurons.decay import DECAY_GENERATORS, build_decay_generator
 from paraspike.neurons.dsn import DSN, DSNState
 from paraspike.neurons.lif import ILIF, LIF, PLIF
 from paraspike.neurons.psn import PSN, MaskedPSN, SlidingPSN
-from paraspike.neurons.registry import build_neuron, neuron_names, register_neuron
+from paraspike.neurons.registry import build_neuron, describe_backends, neuron_names, register_neuron
 from paraspike.neurons.utils import detach_net, reset_net
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "MaskedPSN",
     "SlidingPSN",
     "build_neuron",
+    "describe_backends",
     "neuron_names",
     "register_neuron",
     "DECAY_GENERATORS",

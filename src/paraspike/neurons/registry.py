@@ -29,13 +29,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
+from paraspike.neurons.base import MemoryModule
 from paraspike.neurons.dsn import DSN
 from paraspike.neurons.lif import ILIF, LIF, PLIF
 from paraspike.neurons.psn import PSN, MaskedPSN, SlidingPSN
 
-__all__ = ["build_neuron", "neuron_names", "register_neuron"]
+__all__ = ["build_neuron", "neuron_names", "register_neuron", "describe_backends"]
 
 NeuronBuilder = Callable[..., nn.Module]
 _BUILDERS: dict[str, NeuronBuilder] = {}
@@ -87,3 +89,21 @@ register_neuron("ilif", lambda c, t, **o: ILIF(**o))
 register_neuron("psn", lambda c, t, **o: PSN(_require("psn", "steps", t), **o))
 register_neuron("masked-psn", lambda c, t, k=4, **o: MaskedPSN(k, _require("masked-psn", "steps", t), **o))
 register_neuron("sliding-psn", lambda c, t, k=4, **o: SlidingPSN(k, **o))
+
+
+def describe_backends(model: nn.Module, device: torch.device | str = "cpu") -> dict[str, str]:
+    """What computes each neuron layer of ``model`` on ``device``: ``"fused cpu kernel"``,
+    ``"fused triton kernel"``, ``"<backend> scan"`` (a scan backend around PyTorch ops) or
+    ``"pytorch ops"``. Results of different code paths differ by float rounding, so metrics record it."""
+    described: dict[str, str] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, DSN):
+            kernel = module.fused_kernel(device)
+            described[name] = f"fused {kernel} kernel" if kernel else f"{module.scan_backend(device)} scan"
+        elif isinstance(module, LIF) and module.reset_mode == "none":
+            from paraspike.ops import resolve_scan_backend
+
+            described[name] = f"{resolve_scan_backend(module.backend, device)} scan"
+        elif isinstance(module, (MemoryModule, PSN)):
+            described[name] = "pytorch ops"
+    return described

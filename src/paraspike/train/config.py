@@ -37,7 +37,16 @@ DEFAULTS: dict[str, Any] = {
         "num_workers": 0,
     },
     "model": {"name": "sequential-image", "neuron": "dsn", "neuron_options": {}, "options": {}},
-    "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.0, "momentum": 0.9, "label_smoothing": 0.0},
+    "optim": {
+        "name": "adamw",
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "momentum": 0.9,
+        "label_smoothing": 0.0,
+        "schedule": "cosine",  # cosine | constant (paraspike.train.optim)
+        "interval": "epoch",  # epoch | step: what the schedule counts
+        "warmup": 0,  # epochs or steps (by interval) of linear warm-up
+    },
     "trainer": {
         "max_epochs": 3,
         "accelerator": "cpu",
@@ -51,18 +60,47 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+_FREE = ("neuron_options", "options")  # mappings passed on as they are (to the neuron / model)
+
+
+def _check_type(where: str, default: Any, value: Any) -> Any:
+    """``value`` if it fits the type of ``default`` (ints are accepted for floats; ``None`` defaults and
+    free mappings accept anything), else a ``TypeError`` that names the key."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise TypeError(
+            f"config key {where!r} must be {type(default).__name__} (like the default {default!r}), "
+            f"got {value!r} ({type(value).__name__})"
+        )
+    return value
+
+
 def _merge(base: dict[str, Any], update: dict[str, Any], path: str = "") -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in update.items():
         where = f"{path}{key}"
         if key not in out:
             raise KeyError(f"unknown config key {where!r}; known here: {sorted(out)}")
-        if isinstance(out[key], dict) and key not in ("neuron_options", "options"):
+        if isinstance(out[key], dict) and key not in _FREE:
             if not isinstance(value, dict):
                 raise TypeError(f"config key {where!r} must be a mapping, got {value!r}")
             out[key] = _merge(out[key], value, where + ".")
-        else:
+        elif key in _FREE:
+            if not isinstance(value, dict):
+                raise TypeError(f"config key {where!r} must be a mapping, got {value!r}")
             out[key] = value
+        else:
+            out[key] = _check_type(where, out[key], value)
     return out
 
 
@@ -94,11 +132,23 @@ def _parse(raw: str) -> Any:
 
 
 def load_config(path: str | os.PathLike[str] | None, overrides: list[str] | None = None) -> dict[str, Any]:
-    """The defaults, updated by the YAML file at ``path`` (if any) and the overrides."""
+    """The defaults, updated by the YAML file at ``path`` (if any) and the overrides.
+
+    A relative ``data.dir`` in the file is relative to the file's folder (so a config works from any
+    working directory); one given as an override is relative to the working directory."""
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} not found (the project's configs are in configs/)")
+        loaded = yaml.safe_load(path.read_text()) or {}
         if not isinstance(loaded, dict):
             raise TypeError(f"{path}: a config file must hold a mapping at its top level")
-        config = _merge(config, loaded)
+        try:
+            config = _merge(config, loaded)
+        except (KeyError, TypeError) as error:
+            raise type(error)(f"{path}: {error.args[0]}") from None
+        folder = config["data"].get("dir")
+        if isinstance(folder, str) and not Path(folder).is_absolute():
+            config["data"]["dir"] = str((path.parent / folder).resolve())
     return apply_overrides(config, overrides or [])

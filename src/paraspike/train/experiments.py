@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 
 from paraspike.train.config import load_config
-from paraspike.train.run import run_folder, train
+from paraspike.train.run import train
 
 __all__ = ["EXPERIMENTS", "run_experiments", "write_report"]
 
@@ -72,7 +72,6 @@ def run_experiments(groups: list[str]) -> None:
                 print(f"[{group}] {run} seed {seed}", flush=True)
                 metrics = train(config)
                 metrics["command"] = command_for(config_file, overrides, seed)
-                metrics["run_folder"] = str(run_folder(config))
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(json.dumps(metrics, indent=2))
 

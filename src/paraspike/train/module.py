@@ -1,25 +1,24 @@
 """The Lightning module: any model from :mod:`paraspike.models` with any neuron, cross-entropy,
-AdamW or SGD with a cosine schedule, accuracy from torchmetrics, neuron state reset per batch,
-masked PSN's progressive masking schedule."""
+the optimizer and schedule of :mod:`paraspike.train.optim`, accuracy from torchmetrics, neuron state
+reset per batch, masked PSN's progressive masking schedule."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-import lightning as L
-import torch
 import torch.nn.functional as F
 import torchmetrics
 from torch import Tensor
 
 from paraspike.models import build_model
 from paraspike.neurons import MaskedPSN, reset_net
+from paraspike.train.optim import ScheduledModule
 
 __all__ = ["SpikeClassifier"]
 
 
-class SpikeClassifier(L.LightningModule):
+class SpikeClassifier(ScheduledModule):
     def __init__(self, config: dict[str, Any], input_shape: tuple[int, ...], classes: int) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -62,15 +61,3 @@ class SpikeClassifier(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._step(batch, "test", self.test_acc)
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        name, lr, decay = self.optim["name"], float(self.optim["lr"]), float(self.optim["weight_decay"])
-        if name == "adamw":
-            optimizer: torch.optim.Optimizer = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=decay)
-        elif name == "sgd":
-            optimizer = torch.optim.SGD(self.parameters(), lr=lr, momentum=self.optim["momentum"], weight_decay=decay)
-        else:
-            raise ValueError(f"unknown optim.name {name!r}; choose adamw or sgd")
-        epochs = max(int(self.trainer.max_epochs or 1), 1)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}

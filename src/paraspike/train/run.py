@@ -1,14 +1,18 @@
 """``paraspike train``: one configured run (fit, test, firing rates), recorded so it can be rerun.
 
-The run folder ``<out>/<name>/seed<seed>/`` receives ``config.yaml`` (the resolved config),
-``metrics.json`` (test accuracy, per-epoch wall time, per-layer binary firing rates, the data
-sizes and budget, machine, versions, seed), CSV and TensorBoard logs, ``checkpoints/last.ckpt``
-and ``weights_rank<r>.pt`` (the final parameters of each process).
+A run gets its own folder ``<out>/<name>/seed<seed>/`` (``seed<seed>-2``, ``-3``, ... when that one
+already holds a run: two runs are never mixed in one folder). ``--resume CKPT`` continues the run that
+wrote ``CKPT`` in its own folder. The folder receives ``config.yaml`` (the resolved config),
+``metrics.json`` (test accuracy, per-epoch wall time, per-layer binary firing rates, the data sizes and
+budget, what computed each neuron layer, the learning-rate schedule, machine, versions, seed), CSV and
+TensorBoard logs, ``checkpoints/last.ckpt`` and ``weights_rank<r>.pt`` (the final parameters of each
+process).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -17,19 +21,26 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from paraspike.neurons import describe_backends
 from paraspike.train.data import SpikeDataModule
 from paraspike.train.firing import FiringRateMonitor
 from paraspike.train.module import SpikeClassifier
 
-__all__ = ["train", "run_folder"]
+__all__ = ["train", "run_folder", "new_run_folder", "resumed_run_folder"]
+
+_FOLDER_VARIABLE = "PARASPIKE_RUN_FOLDER"  # rank 0 passes the folder to DDP processes it starts
 
 
 class _EpochTimer(Callback):
     def __init__(self) -> None:
         self.seconds: list[float] = []
+        self.first_epoch: int | None = None
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.first_epoch = trainer.current_epoch  # after a checkpoint was restored
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._start = time.perf_counter()
@@ -51,12 +62,63 @@ class _StopAfter(Callback):
 
 
 def run_folder(config: dict[str, Any]) -> Path:
+    """The folder a new run of ``config`` would use first: ``<out>/<name>/seed<seed>``."""
     return Path(config["out"]) / config["name"] / f"seed{config['seed']}"
 
 
+def new_run_folder(config: dict[str, Any]) -> Path:
+    """:func:`run_folder`, or the first of ``...-2``, ``...-3`` that holds no run yet."""
+    base = run_folder(config)
+    candidate, number = base, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        number += 1
+        candidate = base.with_name(f"{base.name}-{number}")
+    return candidate
+
+
+def resumed_run_folder(checkpoint: str | os.PathLike[str]) -> Path:
+    """The run folder that wrote ``checkpoint`` (``<folder>/checkpoints/<file>.ckpt``)."""
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    folder = path.resolve().parent.parent
+    if not (folder / "config.yaml").is_file():
+        raise FileNotFoundError(
+            f"{path} is not inside a paraspike run folder (no {folder / 'config.yaml'}); resume from "
+            "<run folder>/checkpoints/last.ckpt"
+        )
+    return folder
+
+
+def _schedule_note(config: dict[str, Any], resume: str | None) -> dict[str, Any]:
+    optim = config["optim"]
+    note: dict[str, Any] = {
+        "schedule": optim["schedule"],
+        "interval": optim["interval"],
+        "warmup": optim["warmup"],
+        "max_epochs": config["trainer"]["max_epochs"],
+    }
+    if resume is not None:
+        saved = torch.load(resume, map_location="cpu", weights_only=False)
+        previous = saved.get("hyper_parameters", {}).get("config", {}).get("trainer", {}).get("max_epochs")
+        if previous is not None and previous != config["trainer"]["max_epochs"]:
+            note["extended_from_max_epochs"] = previous
+            print(
+                f"paraspike: resuming with trainer.max_epochs={config['trainer']['max_epochs']} (was {previous}): "
+                f"the remaining epochs follow the {optim['schedule']} schedule of a "
+                f"{config['trainer']['max_epochs']}-epoch run",
+                flush=True,
+            )
+    return note
+
+
 def train(config: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
-    """Fit and test the configured model; returns (and writes) the metrics."""
-    folder = run_folder(config)
+    """Fit and test the configured model; returns (and writes) the metrics, with ``run_folder``."""
+    inherited = os.environ.get(_FOLDER_VARIABLE)
+    if inherited:  # a DDP process started by rank 0: the same folder
+        folder = Path(inherited)
+    else:
+        folder = resumed_run_folder(resume) if resume is not None else new_run_folder(config)
     folder.mkdir(parents=True, exist_ok=True)
     L.seed_everything(config["seed"], workers=True, verbose=False)
     data = SpikeDataModule(config)
@@ -67,14 +129,23 @@ def train(config: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
     trainer = L.Trainer(
         default_root_dir=folder,
         logger=[CSVLogger(folder, name="logs"), TensorBoardLogger(folder, name="tensorboard")],
-        callbacks=[checkpoint, timer]
+        callbacks=[checkpoint, timer, LearningRateMonitor(logging_interval="epoch")]
         + ([_StopAfter(config["stop_after_epochs"])] if config["stop_after_epochs"] else []),
         use_distributed_sampler=False,  # SpikeDataModule shards by rank with a per-epoch seed
         **trainer_options,
     )
     if trainer.global_rank == 0:
+        print(f"paraspike: run folder {folder}", flush=True)
         (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    trainer.fit(module, datamodule=data, ckpt_path=resume)
+    schedule = _schedule_note(config, resume)
+    os.environ[_FOLDER_VARIABLE] = str(folder)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=resume)
+    finally:
+        if not inherited:
+            os.environ.pop(_FOLDER_VARIABLE, None)
+    if resume is not None:
+        schedule["resumed_at_epoch"] = timer.first_epoch
     torch.save(
         {k: v.detach().cpu() for k, v in module.model.named_parameters()},
         folder / f"weights_rank{trainer.global_rank}.pt",
@@ -82,9 +153,11 @@ def train(config: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
     monitor = FiringRateMonitor(module.model)
     tested = trainer.test(module, datamodule=data, verbose=False)
     monitor.remove()
+    device = next(module.model.parameters()).device
     metrics = {
         "name": config["name"],
         "seed": config["seed"],
+        "run_folder": str(folder),
         "test_acc": float(tested[0]["test_acc"]) if tested else None,
         "test_loss": float(tested[0]["test_loss"]) if tested else None,
         "epochs": int(trainer.current_epoch),
@@ -93,6 +166,8 @@ def train(config: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
         "firing_rate_overall": monitor.overall(),
         "data": {"source": data.source, "input_shape": list(data.input_shape), **data.sizes()},
         "parameters": sum(p.numel() for p in module.model.parameters()),
+        "backends": describe_backends(module.model, device),
+        "lr_schedule": schedule,
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
