@@ -177,3 +177,25 @@ def test_disabled_kernel_is_a_clear_error_and_auto_falls_back():
 def test_kernel_refuses_non_cpu_devices():
     reason = cpu_kernel_unavailable_reason(torch.device("meta"))
     assert reason is not None and "CPU tensors only" in reason
+
+
+def test_auto_warns_once_when_it_falls_back_because_the_kernel_cannot_build(monkeypatch):
+    import warnings
+
+    from paraspike.ops import scan
+
+    broken = scan.ScanBackend("cpu", scan._BACKENDS["cpu"].function, lambda d: "the compiler failed", 20)
+    monkeypatch.setitem(scan._BACKENDS, "cpu", broken)
+    monkeypatch.setattr(scan, "_WARNED_FALLBACK", set())
+    scan.clear_backend_cache()
+    try:
+        with pytest.warns(
+            RuntimeWarning, match=r"uses 'chunked' on the CPU because the fused CPU kernel is unavailable"
+        ):
+            assert resolve_scan_backend("auto", "cpu") == "chunked"
+        scan.clear_backend_cache()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert resolve_scan_backend("auto", "cpu") == "chunked"  # once per process
+    finally:
+        scan.clear_backend_cache()
