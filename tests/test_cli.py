@@ -180,3 +180,35 @@ def test_kernel_build_key_depends_on_the_environment(monkeypatch):
     assert cpu.build_key() != key  # another environment builds (and caches) its own binary
     monkeypatch.setattr(cpu.torch, "__version__", "0.0.0")
     assert cpu.build_key() != key
+
+
+def test_bench_speed_layer_suite_reports_ratios_floor_multiples_and_targets(tmp_path):
+    args = ["bench", "speed", "--suite", "layers", "--steps", "1", "2", "--layouts", "dense"]
+    main([*args, "--repeats", "1", "--min-time", "0", "--only", "LIFNode", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "bench_layers_cpu.json").read_text())
+    assert data["complete"] is True and data["floor_bytes_per_neuron_step"] == 28
+    models = {row["model"] for row in data["rows"]}
+    assert {"DSN-int", "DSN-bin", "copy"} <= models
+    assert "SJ LIFNode (m)" in models or data["notes"]  # the peer ran in the same process when installed
+    for row in data["rows"]:
+        assert row["shape"] == [row["T"], 128, 4096] and row["status"] == "ok"
+        assert row["floor_multiple"] > 0 and row["copy_bandwidth_gbs"] > 0
+        assert row["floor_multiple"] == pytest.approx(row["total_s"] / row["floor_s"])
+    dsn = [r for r in data["rows"] if r["model"] == "DSN-int"]
+    assert all(r["time_vs_dsn"] == 1.0 for r in dsn)
+    assert len(data["targets"]) == 4 and all("verdict" in t for t in data["targets"])
+    report = (tmp_path / "bench_layers_cpu.md").read_text()
+    assert "## dense layer, shape [T, 128, 4096]" in report and "| copy |" in report
+
+
+def test_bench_contention_times_quiet_and_busy_runs_in_fresh_processes(tmp_path):
+    args = ["bench", "contention", "--shapes", "T2048", "--backends", "chunked", "--threads", "1"]
+    main([*args, "--env", "", "--min-time", "0.05", "--label", "smoke", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "contention_smoke.json").read_text())
+    (row,) = data["rows"]
+    assert (
+        row["quiet_ms"] > 0
+        and row["busy_ms"] > 0
+        and row["slowdown"] == pytest.approx(row["busy_ms"] / row["quiet_ms"])
+    )
+    assert "| T2048 | chunked | (defaults) | 1 |" in (tmp_path / "contention_smoke.md").read_text()

@@ -15,21 +15,30 @@ from paraspike.neurons import DECAY_GENERATORS
 HAS_KERNEL = cpu_kernel_unavailable_reason(torch.device("cpu")) is None
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 BACKENDS = ["naive", "chunked"] + (["cpu"] if HAS_KERNEL else []) + (["triton"] if HAS_TRITON else [])
+# Triton runs on CUDA tensors, or on the CPU in its interpreter (conftest.py imports it that way)
+TRITON_DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _device(backend: str) -> torch.device:
+    return TRITON_DEVICE if backend == "triton" else torch.device("cpu")
 
 
 @pytest.fixture
 def backend(request, monkeypatch):
-    if request.param == "triton":
+    if request.param == "triton" and TRITON_DEVICE.type == "cpu":
         monkeypatch.setenv("TRITON_INTERPRET", "1")  # the CPU runs Triton kernels only in its interpreter
     return request.param
 
 
 def _run(neuron: DSN, x: torch.Tensor, mode: str) -> torch.Tensor:
-    neuron.reset()
+    """Spikes on the CPU of ``neuron`` (moved to its backend's device) for ``x``, in step mode ``mode``."""
+    device = _device(neuron.backend)
+    neuron.to(device).reset()
     neuron.step_mode = mode
+    x = x.to(device)
     if mode == "m":
-        return neuron(x)
-    return torch.stack([neuron(step) for step in x])
+        return neuron(x).cpu()
+    return torch.stack([neuron(step) for step in x]).cpu()
 
 
 def _non_finite_input() -> torch.Tensor:
@@ -59,7 +68,7 @@ def test_non_finite_inputs_propagate_as_nan_on_every_backend_and_mode(backend, m
         neuron.load_state_dict(reference.state_dict())
         got = _run(neuron, x, mode)
         assert torch.equal(got.isnan(), poisoned), (backend, mode)
-        assert torch.equal(neuron.h.isnan(), poisoned[-1]), (backend, mode)
+        assert torch.equal(neuron.h.isnan().cpu(), poisoned[-1]), (backend, mode)
         finite = ~poisoned
         assert (got[finite] - expected[finite]).abs().max() <= 1  # equal up to float ties
         assert (got[finite] != expected[finite]).float().mean() < 0.02
@@ -67,20 +76,22 @@ def test_non_finite_inputs_propagate_as_nan_on_every_backend_and_mode(backend, m
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_a_nan_state_stays_nan_in_later_chunks(backend):
-    neuron = DSN(3, backend=backend)
-    first = torch.ones(4, 1, 3)
+    device = _device(backend)
+    neuron = DSN(3, backend=backend).to(device)
+    first = torch.ones(4, 1, 3, device=device)
     first[1, 0, 0] = float("nan")
     neuron(first)
-    later = neuron(torch.ones(5, 1, 3))
+    later = neuron(torch.ones(5, 1, 3, device=device)).cpu()
     assert later[:, 0, 0].isnan().all() and not later[:, 0, 1:].isnan().any()
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 @pytest.mark.parametrize("shape", [(5, 0, 8), (5, 2, 8, 0), (5, 0, 8, 3, 3)])
 def test_empty_batch_and_spatial_dimensions(backend, shape):
+    device = _device(backend)
     for mode in ("m", "s") if backend != "triton" else ("m",):
-        neuron = DSN(8, backend=backend, step_mode=mode)
-        x = torch.randn(shape, requires_grad=True)
+        neuron = DSN(8, backend=backend, step_mode=mode).to(device)
+        x = torch.randn(shape, device=device, requires_grad=True)
         out = neuron(x) if mode == "m" else torch.stack([neuron(step) for step in x])
         assert out.shape == shape and neuron.h.shape == shape[1:]
         out.sum().backward()

@@ -22,6 +22,7 @@ TRAIN_EPILOG = (
 
 def build_parser() -> argparse.ArgumentParser:
     from paraspike import __version__, demo
+    from paraspike.bench import contention as bench_contention
     from paraspike.bench import scan as bench_scan
     from paraspike.bench import speed as bench_speed
 
@@ -51,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_speed.add_arguments(speed_parser)
     speed_parser.set_defaults(run=bench_speed.main)
+    contention_parser = benches.add_parser(
+        "contention",
+        help="a DSN layer's slowdown while another process keeps a core busy",
+        description="Time one DSN layer per backend, thread count and OpenMP setting, on a quiet machine and "
+        "while another process spins on one core.",
+    )
+    bench_contention.add_arguments(contention_parser)
+    contention_parser.set_defaults(run=bench_contention.main)
     train_parser = commands.add_parser(
         "train",
         help="train and test a configured model (Lightning)",

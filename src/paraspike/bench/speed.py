@@ -20,126 +20,22 @@ from __future__ import annotations
 import argparse
 import datetime
 import math
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from paraspike.bench.common import machine_info, median_time, sync, write_json
-from paraspike.bench.models import BATCH, BenchModel, bench_models
+from paraspike.bench.common import machine_info, write_json
+from paraspike.bench.layers import DEFAULT_STEPS, LAYOUTS, run_layer_benchmark
+from paraspike.bench.layers_report import layer_markdown, layer_targets, plot_layers
+from paraspike.bench.models import BATCH, bench_models
 from paraspike.bench.speed_report import markdown_report, plot_times, target_checks
+from paraspike.bench.timing import copy_bandwidth, keep_freed_memory, time_layer
 
 __all__ = ["run_speed_benchmark", "add_arguments", "main"]
 
 DEFAULT_LENGTHS = (32, 128, 512, 2048, 8192, 16384, 32768)
 DEFAULT_NEURONS = (1024, 4096)
-MAX_RUNS = 200  # timed runs per configuration at most
-WARMUP_S = 0.05  # warm-up runs continue (2 at least) until this much time went by, or one run passed it
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
-class _PeakMemory:
-    """Peak memory (MiB) of a block above what was in use when it started; ``None`` if unmeasurable."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.mib: float | None = None
-
-    def __enter__(self) -> _PeakMemory:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self._base = torch.cuda.memory_allocated(self.device)
-        else:
-            try:
-                Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-                self._base = _status_kib("VmRSS")
-            except OSError:
-                self._base = None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.mib = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
-        elif self._base is not None:
-            self.mib = (_status_kib("VmHWM") - self._base) / 1024
-
-
-def _reset(module: torch.nn.Module) -> None:
-    for sub in module.modules():
-        if callable(getattr(sub, "reset", None)):
-            sub.reset()
-    module.zero_grad(set_to_none=True)
-
-
-def _time_model(
-    model: BenchModel,
-    steps: int,
-    neurons: int,
-    device: torch.device,
-    repeats: int,
-    cap_s: float,
-    seed: int,
-    min_time_s: float = 0.0,
-) -> dict[str, object]:
-    channels = neurons // BATCH
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(steps, BATCH, channels, generator=gen).to(device).requires_grad_()
-    grad = torch.randn(steps, BATCH, channels, generator=gen).to(device)
-    module = model.build(steps, channels, device)
-
-    def run() -> tuple[float, float]:
-        _reset(module)
-        x.grad = None
-        sync(device)
-        start = time.perf_counter()
-        out = module(x)
-        sync(device)
-        middle = time.perf_counter()
-        out.backward(grad)
-        sync(device)
-        return middle - start, time.perf_counter() - middle
-
-    with _PeakMemory(device) as peak:
-        warm_fwd, warm_bwd = run()
-    spent = warm_fwd + warm_bwd
-    if spent < WARMUP_S:  # short runs: warm caches, allocator and thread pool a little longer
-        warm_runs = 1
-        while warm_runs < 2 or spent < WARMUP_S:
-            spent += sum(run())
-            warm_runs += 1
-    forward: list[float] = []
-    backward: list[float] = []
-    if spent <= cap_s:
-        timed = 0.0
-        while len(forward) < MAX_RUNS and (len(forward) < repeats or timed < min_time_s):
-            f, b = run()
-            forward.append(f)
-            backward.append(b)
-            timed += f + b
-            spent += f + b
-            if spent > cap_s:
-                break
-    else:  # one run already took the whole budget: report it
-        forward, backward = [warm_fwd], [warm_bwd]
-    totals = [f + b for f, b in zip(forward, backward, strict=True)]
-    return {
-        "forward_s": statistics.median(forward),
-        "backward_s": statistics.median(backward),
-        "total_s": statistics.median(totals),
-        "runs": len(totals),
-        "peak_mib": peak.mib,
-        "status": "ok",
-    }
 
 
 def run_speed_benchmark(
@@ -189,7 +85,9 @@ def run_speed_benchmark(
                     row["status"] = "over cap"
                 else:
                     try:
-                        row.update(_time_model(model, steps, neurons, dev, repeats, cap_s, steps, min_time_s))
+                        shape = (steps, BATCH, neurons // BATCH)
+                        build = lambda m=model, s=shape: m.build(s[0], s[2], dev)  # noqa: E731
+                        row.update(time_layer(build, shape, dev, repeats, cap_s, steps, min_time_s))
                         history.setdefault(model.name, []).append((steps, float(row["total_s"])))
                     except (RuntimeError, MemoryError) as error:
                         if "memory" not in str(error).lower() and not isinstance(error, MemoryError):
@@ -220,15 +118,6 @@ def _predicted_seconds(measured: list[tuple[int, float]], steps: int) -> float:
         if s1 > 0 and t2 > t1 and math.isfinite(s2):
             exponent = max(1.0, math.log(s2 / s1) / math.log(t2 / t1))
     return s2 * (steps / t2) ** exponent
-
-
-def copy_bandwidth(device: torch.device, mebibytes: int = 256, repeats: int = 5) -> float:
-    """The device's copy bandwidth in GB/s (bytes read + bytes written per second, median of
-    ``repeats`` copies of a ``mebibytes`` buffer): the ceiling for a memory-bound kernel."""
-    src = torch.ones(mebibytes * 2**18, device=device)  # float32: 4 bytes each
-    dst = torch.empty_like(src)
-    seconds, _ = median_time(lambda: dst.copy_(src), device, repeats, warmup=1, cap_s=math.inf)
-    return 2 * src.numel() * 4 / seconds / 1e9
 
 
 def _forward_bandwidth(rows: list[dict[str, object]], models: dict[str, dict[str, str]]) -> None:
@@ -277,6 +166,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cap", type=float, default=10.0, help="seconds per configuration (runs beyond it are cut)")
     parser.add_argument("--only", nargs="+", default=None, help="keep models whose name contains one of these words")
     parser.add_argument("--out", default="results", help="folder for the JSON, markdown and PNG")
+    parser.add_argument(
+        "--suite",
+        choices=["lengths", "layers"],
+        default="lengths",
+        help="lengths: T from 32 to 32768 at --neurons; layers: convolutional and dense layer shapes with "
+        "T in --steps (bench_layers_<device>.*)",
+    )
+    parser.add_argument(
+        "--steps", type=int, nargs="+", default=list(DEFAULT_STEPS), help="T of the layer suite (%(default)s)"
+    )
+    parser.add_argument(
+        "--layouts", nargs="+", choices=list(LAYOUTS), default=list(LAYOUTS), help="layer shapes of the layer suite"
+    )
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="tell glibc to reuse freed memory instead of returning it (fresh pages fault on first touch); "
+        "applies to every model alike",
+    )
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -290,13 +198,27 @@ def _command_line(args: argparse.Namespace) -> str:
         ("cap", args.cap),
         ("only", args.only),
         ("out", args.out),
+        ("suite", None if args.suite == "lengths" else args.suite),
+        ("steps", args.steps if args.suite == "layers" else None),
+        ("layouts", args.layouts if args.suite == "layers" else None),
     ):
         if value is not None:
             parts.append(f"--{flag} " + (" ".join(map(str, value)) if isinstance(value, list) else str(value)))
+    if args.keep_freed_memory:
+        parts.append("--keep-freed-memory")
     return " ".join(parts)
 
 
+def _allocator(args: argparse.Namespace) -> str:
+    if args.keep_freed_memory and keep_freed_memory():
+        return "glibc told to keep freed memory (--keep-freed-memory: no mmapped blocks, no trimming)"
+    return "glibc defaults (large freed blocks go back to the kernel; fresh pages fault on first touch)"
+
+
 def main(args: argparse.Namespace) -> None:
+    allocator = _allocator(args)
+    if args.suite == "layers":
+        return _main_layers(args, allocator)
     print(
         f"neuron forward+backward on {args.device}, medians of at least {args.repeats} runs and {args.min_time} s "
         f"after warm-up, cap {args.cap} s per configuration; ratios = model time / DSN time (same run)"
@@ -308,6 +230,7 @@ def main(args: argparse.Namespace) -> None:
     def save(result: dict[str, object]) -> bool:
         result["targets"] = target_checks(result)
         result["command"] = command
+        result["allocator"] = allocator
         write_json(out / f"bench_speed_{tag}.json", result)
         (out / f"bench_speed_{tag}.md").write_text(markdown_report(result))
         return plot_times(result, out / f"bench_speed_{tag}.png")
@@ -318,3 +241,30 @@ def main(args: argparse.Namespace) -> None:
     plotted = save(result)
     print("\n" + "\n".join(f"{t['target']}: {t['verdict']}" for t in result["targets"]))
     print(f"written to {out}/bench_speed_{tag}.json, .md" + (", .png" if plotted else " (no plot: matplotlib missing)"))
+
+
+def _main_layers(args: argparse.Namespace, allocator: str) -> None:
+    print(
+        f"one neuron layer, forward+backward on {args.device}, layouts {args.layouts}, T in {args.steps}; "
+        f"medians of at least {args.repeats} runs and {args.min_time} s; {allocator}"
+    )
+    tag = torch.device(args.device).type
+    out = Path(args.out)
+    command = _command_line(args)
+
+    def save(result: dict[str, object]) -> bool:
+        result["targets"] = layer_targets(result)
+        result["command"] = command
+        result["allocator"] = allocator
+        write_json(out / f"bench_layers_{tag}.json", result)
+        (out / f"bench_layers_{tag}.md").write_text(layer_markdown(result))
+        return plot_layers(result, out / f"bench_layers_{tag}.png")
+
+    result = run_layer_benchmark(
+        args.device, tuple(args.steps), tuple(args.layouts), args.repeats, args.cap, args.only, args.min_time, save
+    )
+    plotted = save(result)
+    print("\n" + "\n".join(f"{t['target']}: {t['verdict']}" for t in result["targets"]))
+    print(
+        f"written to {out}/bench_layers_{tag}.json, .md" + (", .png" if plotted else " (no plot: matplotlib missing)")
+    )

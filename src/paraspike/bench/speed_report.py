@@ -113,6 +113,8 @@ def markdown_report(result: Result) -> str:
         "(above 1 = slower than the DSN).",
         "",
     ]
+    if result.get("allocator"):
+        lines += [f"Allocator: {result['allocator']}.", ""]
     if not result.get("complete", True):
         lines += ["**Partial results: the run was still going or was stopped.**", ""]
     if result.get("targets"):

@@ -1,0 +1,173 @@
+"""Tables, target checks and the plot of the layer suite (``paraspike bench speed --suite layers``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["layer_targets", "layer_markdown", "plot_layers"]
+
+Result = dict[str, object]
+
+
+def _rows(result: Result) -> list[dict[str, object]]:
+    return result["rows"]  # type: ignore[return-value]
+
+
+def _find(result: Result, model: str, layout: str, steps: int) -> dict[str, object] | None:
+    for row in _rows(result):
+        if row["model"] == model and row["layout"] == layout and row["T"] == steps:
+            return row
+    return None
+
+
+def layer_targets(result: Result) -> list[dict[str, object]]:
+    """The speed issue's layer targets, each with the measured numbers and a verdict: the DSN (integer
+    and binary) at least as fast as every SpikingJelly neuron at every shape with T >= 2, and within
+    2x (stretch 1.3x) of the memory-traffic floor there."""
+    checks: list[dict[str, object]] = []
+    peers = [m for m, info in result["models"].items() if str(info["family"]).startswith("spikingjelly")]  # type: ignore[union-attr]
+    shapes = sorted({(str(r["layout"]), int(r["T"])) for r in _rows(result) if int(r["T"]) >= 2})
+    for dsn in ("DSN-int", "DSN-bin"):
+        worst: tuple[float, str] | None = None
+        for layout, steps in shapes:
+            mine = _find(result, dsn, layout, steps)
+            for peer in peers:
+                theirs = _find(result, peer, layout, steps)
+                if mine and theirs and mine["status"] == "ok" and theirs["status"] == "ok":
+                    ratio = float(theirs["total_s"]) / float(mine["total_s"])
+                    if worst is None or ratio < worst[0]:
+                        worst = (ratio, f"{peer} at {layout} T={steps}")
+        verdict = "not measured" if worst is None else ("met" if worst[0] >= 1.0 else "MISSED")
+        detail = "" if worst is None else f"slowest peer relative to the DSN: {worst[0]:.2f}x ({worst[1]})"
+        checks.append(
+            {
+                "target": f"{dsn} at least as fast as every SpikingJelly neuron at every layer shape with T >= 2",
+                "value": None if worst is None else worst[0],
+                "verdict": f"{verdict} ({detail})",
+            }
+        )
+        multiples = [
+            (float(row["floor_multiple"]), f"{layout} T={steps}")
+            for layout, steps in shapes
+            if (row := _find(result, dsn, layout, steps)) is not None and row["status"] == "ok"
+        ]
+        if multiples:
+            worst_floor = max(multiples)
+            verdict = "met" if worst_floor[0] <= 2.0 else "MISSED"
+            stretch = "stretch met" if worst_floor[0] <= 1.3 else "stretch not met"
+            detail = f"worst {worst_floor[0]:.2f}x at {worst_floor[1]}; best {min(multiples)[0]:.2f}x; {stretch}"
+        else:
+            verdict, detail, worst_floor = "not measured", "", (None, "")
+        checks.append(
+            {
+                "target": f"{dsn} within 2x of the memory-traffic floor at every layer shape with T >= 2 "
+                "(stretch 1.3x)",
+                "value": worst_floor[0],
+                "verdict": f"{verdict} ({detail})",
+            }
+        )
+    return checks
+
+
+def _cell(row: dict[str, object] | None) -> str:
+    if row is None:
+        return "-"
+    if row["status"] != "ok":
+        return str(row["status"])
+    ratio = row.get("time_vs_dsn")
+    text = f"{float(row['total_s']) * 1e3:.3g} ms"
+    if isinstance(ratio, float):
+        text += f" ({ratio:.2f}x)"
+    return text + f" [{float(row['floor_multiple']):.1f}]"
+
+
+def layer_markdown(result: Result) -> str:
+    machine = result["machine"]
+    lines = [
+        "# `paraspike bench speed --suite layers` results",
+        "",
+        f"Command: `{result.get('command', 'paraspike bench speed --suite layers')}`  ",
+        f"Date: {result['date']}; device: {machine['device']} ({machine.get('gpu') or machine['cpu']}, "  # type: ignore[index]
+        f"{machine['threads']} threads); torch {machine['torch']}.  ",  # type: ignore[index]
+        f"One neuron layer, float32, forward+backward, median of at least {result['repeats']} runs and "
+        f"{result['min_time_s']} s of runs after warm-up. Cells: time (relative to DSN-int; above 1 = slower "
+        f"than the DSN) [multiple of the memory-traffic floor: {result['floor_bytes_per_neuron_step']} bytes per "
+        "neuron-step over the bandwidth of a copy that moves as many bytes, measured in the same run].",
+        "",
+    ]
+    if result.get("allocator"):
+        lines += [f"Allocator: {result['allocator']}.", ""]
+    if not result.get("complete", True):
+        lines += ["**Partial results: the run was still going or was stopped.**", ""]
+    if result.get("targets"):
+        lines += ["## Targets", "", "| target | verdict |", "|---|---|"]
+        lines += [f"| {t['target']} | {t['verdict']} |" for t in result["targets"]]  # type: ignore[union-attr]
+        lines.append("")
+    for layout in sorted({str(r["layout"]) for r in _rows(result)}):
+        steps = sorted({int(r["T"]) for r in _rows(result) if r["layout"] == layout})
+        shape = next(r["shape"] for r in _rows(result) if r["layout"] == layout)
+        lines += [f"## {layout} layer, shape [T, {', '.join(str(s) for s in shape[1:])}]", ""]  # type: ignore[index]
+        lines.append("| model | " + " | ".join(f"T={t}" for t in steps) + " |")
+        lines.append("|---|" + "---|" * len(steps))
+        for model in result["models"]:  # type: ignore[union-attr]
+            lines.append(f"| {model} | " + " | ".join(_cell(_find(result, model, layout, t)) for t in steps) + " |")
+        floors = [_find(result, "DSN-int", layout, t) for t in steps]
+        lines.append(
+            "| *copy bandwidth (GB/s) / floor* | "
+            + " | ".join(
+                "-" if r is None else f"{r['copy_bandwidth_gbs']:.0f} / {float(r['floor_s']) * 1e3:.2f} ms"
+                for r in floors
+            )
+            + " |"
+        )
+        lines.append("")
+    lines += ["## Models", ""]
+    for name, info in result["models"].items():  # type: ignore[union-attr]
+        lines.append(f"- **{name}** ({info['family']}): {info['note'] or '-'}")
+    for note in result.get("notes", []):  # type: ignore[union-attr]
+        lines.append(f"- note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_layers(result: Result, path: Path) -> bool:
+    """Time against T per model, one panel per layout (log-log); False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    layouts = sorted({str(r["layout"]) for r in _rows(result)})
+    fig, axes = plt.subplots(1, len(layouts), figsize=(7 * len(layouts), 5.5), squeeze=False)
+    for ax, layout in zip(axes[0], layouts, strict=True):
+        for model in result["models"]:  # type: ignore[union-attr]
+            points = [
+                (int(r["T"]), float(r["total_s"]) * 1e3)
+                for r in _rows(result)
+                if r["model"] == model and r["layout"] == layout and r["status"] == "ok"
+            ]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                style = "-o" if model.startswith("DSN") else ("--s" if model.startswith("SJ") else ":^")
+                ax.plot(xs, ys, style, label=model, markersize=4)
+        floor = [
+            (int(r["T"]), float(r["floor_s"]) * 1e3)
+            for r in _rows(result)
+            if r["layout"] == layout and r["model"] == "DSN-int"
+        ]
+        if floor:
+            xs, ys = zip(*floor, strict=True)
+            ax.plot(xs, ys, "k-", linewidth=3, alpha=0.3, label="memory-traffic floor")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("time steps T")
+        ax.set_ylabel("forward + backward time (ms)")
+        ax.set_title(f"{layout} layer, {result['machine']['device']}")  # type: ignore[index]
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True

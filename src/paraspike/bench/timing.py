@@ -1,0 +1,159 @@
+"""Timing one neuron layer's forward and backward, its peak memory, and the device's copy bandwidth:
+what both suites of ``paraspike bench speed`` measure with.
+
+:func:`time_layer` times ``module(x)`` and ``out.backward(grad)`` for a random input of any shape:
+medians of at least ``repeats`` runs (more, up to :data:`MAX_RUNS`, until ``min_time_s`` seconds were
+timed, so sub-millisecond configurations are not judged on a few noisy samples) after warm-up runs,
+plus the peak memory of one forward+backward above its inputs (CPU: the process's peak resident
+memory, reset through ``/proc/self/clear_refs``; CUDA: ``torch.cuda.max_memory_allocated``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from paraspike.bench.common import median_time, sync
+
+__all__ = ["time_layer", "copy_bandwidth", "PeakMemory", "keep_freed_memory", "MAX_RUNS", "WARMUP_S"]
+
+MAX_RUNS = 200  # timed runs per configuration at most
+WARMUP_S = 0.05  # warm-up runs continue (2 at least) until this much time went by, or one run passed it
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+class PeakMemory:
+    """Peak memory (MiB) of a block above what was in use when it started; ``None`` if unmeasurable."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.mib: float | None = None
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+        else:
+            try:
+                Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+                self._base = _status_kib("VmRSS")
+            except OSError:
+                self._base = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.mib = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
+        elif self._base is not None:
+            self.mib = (_status_kib("VmHWM") - self._base) / 1024
+
+
+def _reset(module: nn.Module) -> None:
+    for sub in module.modules():
+        if callable(getattr(sub, "reset", None)):
+            sub.reset()
+    module.zero_grad(set_to_none=True)
+
+
+def time_layer(
+    build: Callable[[], nn.Module],
+    shape: Sequence[int],
+    device: torch.device,
+    repeats: int,
+    cap_s: float,
+    seed: int,
+    min_time_s: float = 0.0,
+) -> dict[str, object]:
+    """Forward, backward and total seconds (medians), runs and peak MiB of ``build()`` on a random
+    input of ``shape`` with a random upstream gradient. Stops timing once ``cap_s`` seconds went by."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(*shape, generator=gen).to(device).requires_grad_()
+    grad = torch.randn(*shape, generator=gen).to(device)
+    module = build()
+
+    def run() -> tuple[float, float]:
+        _reset(module)
+        x.grad = None
+        sync(device)
+        start = time.perf_counter()
+        out = module(x)
+        sync(device)
+        middle = time.perf_counter()
+        out.backward(grad)
+        sync(device)
+        return middle - start, time.perf_counter() - middle
+
+    with PeakMemory(device) as peak:
+        warm_fwd, warm_bwd = run()
+    spent = warm_fwd + warm_bwd
+    if spent < WARMUP_S:  # short runs: warm caches, allocator and thread pool a little longer
+        warm_runs = 1
+        while warm_runs < 2 or spent < WARMUP_S:
+            spent += sum(run())
+            warm_runs += 1
+    forward: list[float] = []
+    backward: list[float] = []
+    if spent <= cap_s:
+        timed = 0.0
+        while len(forward) < MAX_RUNS and (len(forward) < repeats or timed < min_time_s):
+            f, b = run()
+            forward.append(f)
+            backward.append(b)
+            timed += f + b
+            spent += f + b
+            if spent > cap_s:
+                break
+    else:  # one run already took the whole budget: report it
+        forward, backward = [warm_fwd], [warm_bwd]
+    totals = [f + b for f, b in zip(forward, backward, strict=True)]
+    return {
+        "forward_s": statistics.median(forward),
+        "backward_s": statistics.median(backward),
+        "total_s": statistics.median(totals),
+        "runs": len(totals),
+        "peak_mib": peak.mib,
+        "status": "ok",
+    }
+
+
+def copy_bandwidth(device: torch.device, mebibytes: float = 256, repeats: int = 5) -> float:
+    """The device's copy bandwidth in GB/s (bytes read + bytes written per second, median of
+    ``repeats`` copies into an existing buffer of ``mebibytes``): the ceiling for a memory-bound layer
+    whose tensors are that large (small buffers fit in cache and copy faster)."""
+    src = torch.ones(max(1, int(mebibytes * 2**18)), device=device)  # float32: 4 bytes each
+    dst = torch.empty_like(src)
+    seconds, _ = median_time(lambda: dst.copy_(src), device, repeats, warmup=1, cap_s=math.inf)
+    return 2 * src.numel() * 4 / seconds / 1e9
+
+
+def keep_freed_memory() -> bool:
+    """Tell glibc's allocator to keep freed memory for reuse instead of returning large blocks to the
+    kernel, whose fresh pages then fault and are zeroed on first touch (``mallopt``: no mmapped blocks,
+    ``M_MMAP_MAX = 0``, and the largest trim threshold). Affects every tensor the process allocates
+    afterwards, every model of a benchmark alike; the same as starting Python with
+    ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647``. Returns False where there is no glibc."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        m_trim_threshold, m_mmap_max = -1, -4
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+    except (OSError, AttributeError):
+        return False
