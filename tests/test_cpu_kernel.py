@@ -69,6 +69,9 @@ CONFIGS = [
     ({"max_spike": 4}, (2, 2, 3)),  # fewer steps than the conv history
     ({"max_spike": 4}, (9, 64, 3)),  # narrow layer, many batch rows: parameters tiled over rows
     ({"max_spike": 4}, (5, 2, 300)),  # wider than one kernel task
+    ({"max_spike": 4}, (6, 3, 3, 10, 10)),  # 100 positions per channel: two whole channels per block
+    ({"max_spike": 1}, (4, 2, 2, 20, 15)),  # 300 positions: a channel spans two blocks
+    ({"max_spike": 4, "tau": 0.3}, (3, 2, 2, 17, 17)),  # the block kernels (1/tau not 1, 2, 4), split channels
 ]
 
 

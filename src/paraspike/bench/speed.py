@@ -47,8 +47,10 @@ def run_speed_benchmark(
     only: list[str] | None = None,
     min_time_s: float = 0.0,
     on_step: Callable[[dict[str, object]], None] | None = None,
+    batch: int = BATCH,
 ) -> dict[str, object]:
-    """Time every model at every ``(neurons, T)``; returns the JSON-ready result.
+    """Time every model at every ``(neurons, T)`` on inputs ``[T, batch, neurons / batch]``; returns the
+    JSON-ready result.
 
     ``on_step(result)`` is called after every ``(neurons, T)`` with the result so far
     (``result["complete"]`` is False until the last one)."""
@@ -62,7 +64,7 @@ def run_speed_benchmark(
         "benchmark": "neuron forward+backward, side by side",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(dev),
-        "input": f"[T, {BATCH}, neurons/{BATCH}] float32, upstream gradient random",
+        "input": f"[T, {batch}, neurons/{batch}] float32, upstream gradient random",
         "repeats": repeats,
         "min_time_s": min_time_s,
         "cap_s": cap_s,
@@ -75,8 +77,8 @@ def run_speed_benchmark(
     }
     print(f"copy bandwidth on {dev}: {result['copy_bandwidth_gbs']:.1f} GB/s (read + write)", flush=True)
     for neurons in neuron_counts:
-        if neurons % BATCH:
-            raise ValueError(f"neurons must be a multiple of {BATCH}, got {neurons}")
+        if neurons % batch:
+            raise ValueError(f"neurons must be a multiple of --batch {batch}, got {neurons}")
         history: dict[str, list[tuple[int, float]]] = {}  # model -> [(T, total seconds)] measured so far
         for steps in lengths:
             for model in models:
@@ -85,7 +87,7 @@ def run_speed_benchmark(
                     row["status"] = "over cap"
                 else:
                     try:
-                        shape = (steps, BATCH, neurons // BATCH)
+                        shape = (steps, batch, neurons // batch)
                         build = lambda m=model, s=shape: m.build(s[0], s[2], dev)  # noqa: E731
                         row.update(time_layer(build, shape, dev, repeats, cap_s, steps, min_time_s))
                         history.setdefault(model.name, []).append((steps, float(row["total_s"])))
@@ -158,6 +160,9 @@ def _print_step(rows: list[dict[str, object]], neurons: int, steps: int) -> None
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS), help="sequence lengths T")
     parser.add_argument("--neurons", type=int, nargs="+", default=list(DEFAULT_NEURONS), help="neurons per layer")
+    parser.add_argument(
+        "--batch", type=int, default=BATCH, help="B of the lengths suite's input [T, B, neurons / B] (%(default)s)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (%(default)s)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration, at least")
     parser.add_argument(
@@ -198,6 +203,7 @@ def _command_line(args: argparse.Namespace) -> str:
         ("cap", args.cap),
         ("only", args.only),
         ("out", args.out),
+        ("batch", None if args.batch == BATCH else args.batch),
         ("suite", None if args.suite == "lengths" else args.suite),
         ("steps", args.steps if args.suite == "layers" else None),
         ("layouts", args.layouts if args.suite == "layers" else None),
@@ -236,7 +242,15 @@ def main(args: argparse.Namespace) -> None:
         return plot_times(result, out / f"bench_speed_{tag}.png")
 
     result = run_speed_benchmark(
-        tuple(args.lengths), tuple(args.neurons), args.device, args.repeats, args.cap, args.only, args.min_time, save
+        tuple(args.lengths),
+        tuple(args.neurons),
+        args.device,
+        args.repeats,
+        args.cap,
+        args.only,
+        args.min_time,
+        save,
+        args.batch,
     )
     plotted = save(result)
     print("\n" + "\n".join(f"{t['target']}: {t['verdict']}" for t in result["targets"]))

@@ -12,6 +12,8 @@
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
+#include <numeric>
+
 #include "dsn_kernels.h"
 #include "scan_kernels.h"
 #include "strip_kernels.h"
@@ -211,12 +213,15 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
   auto dh0 = dh0_wanted ? at::empty(h0.sizes(), x.options()) : at::empty({0}, x.options());
   auto dweight = at::zeros({L.C, K}, x.options());
   auto dbias = at::zeros({L.C}, x.options());
-  // Each work item sums its lanes' weight gradients over its batch rows and writes them to
-  // partial[batch range]; the final sum runs in a fixed order, so the result does not depend on the
-  // number of threads.
+  // Each work item sums its lanes' weight gradients over its batch rows, then over the lanes of each
+  // channel segment (a whole channel, or the part of a channel wider than a block that one block
+  // holds), and writes partial[batch range][tap][segment]; the final sum runs in a fixed order, so the
+  // result does not depend on the number of threads.
   const Grouping G(L);
   const int64_t chunks = G.chunks;
-  auto partial = at::empty({chunks, K + 1, L.P}, x.options());
+  const int64_t per_channel = L.S <= kBlock ? 1 : (L.S + kBlock - 1) / kBlock;  // segments per channel
+  const int64_t segments = L.C * per_channel;
+  auto partial = at::empty({chunks, K + 1, segments}, x.options());
   if (L.M > 0) {
     AT_DISPATCH_FLOATING_TYPES(dtype, "paraspike::dsn_cpu_backward", [&] {
       using T = scalar_t;
@@ -252,10 +257,15 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
             });
             for (int64_t blk = k0; blk < std::min(G.blocks, k0 + G.per_range); ++blk) {
               const int64_t r0 = L.block_start[blk], nb = L.width(blk);
-              for (int64_t j = 0; j < K; ++j) {
-                std::copy_n(dw.data() + ((blk - k0) * K + j) * kBlock, nb, part + (chunk * (K + 1) + j) * L.P + r0);
+              const int64_t run = std::min(L.S, nb);  // lanes per segment in this block
+              for (int64_t j = 0; j <= K; ++j) {
+                const T* lanes = j < K ? dw.data() + ((blk - k0) * K + j) * kBlock : db.data() + (blk - k0) * kBlock;
+                T* out = part + (chunk * (K + 1) + j) * segments;
+                for (int64_t first = 0; first < nb; first += run) {
+                  const int64_t segment = per_channel == 1 ? (r0 + first) / L.S : blk;
+                  out[segment] = std::accumulate(lanes + first, lanes + first + run, T(0));
+                }
               }
-              std::copy_n(db.data() + (blk - k0) * kBlock, nb, part + (chunk * (K + 1) + K) * L.P + r0);
             }
           });
         });
@@ -271,15 +281,14 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
         TORCH_CHECK(surrogate == kRect, "paraspike::dsn_cpu_backward: unknown surrogate id ", surrogate);
         run(RectSlope<T>{}, std::integral_constant<Id, kRect>{});
       }
-      // Channel c owns lanes [c S, (c + 1) S) of every chunk's partial row: a fixed summation order.
+      // Channel c owns segments [c per_channel, (c + 1) per_channel) of every chunk's partial row.
       T* dw_out = dweight.data_ptr<T>();
       T* db_out = dbias.data_ptr<T>();
       for (int64_t chunk = 0; chunk < chunks; ++chunk) {
         for (int64_t j = 0; j <= K; ++j) {
-          const T* row = part + (chunk * (K + 1) + j) * L.P;
+          const T* row = part + (chunk * (K + 1) + j) * segments;
           for (int64_t c = 0; c < L.C; ++c) {
-            T sum = 0;
-            for (int64_t s = 0; s < L.S; ++s) sum += row[c * L.S + s];
+            const T sum = std::accumulate(row + c * per_channel, row + (c + 1) * per_channel, T(0));
             (j < K ? dw_out[c * K + j] : db_out[c]) += sum;
           }
         }
