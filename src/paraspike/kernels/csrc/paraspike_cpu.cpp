@@ -29,6 +29,10 @@ using OptTensor = std::optional<Tensor>;
 constexpr int64_t kForwardWorkPerThread = 1 << 16;
 constexpr int64_t kBackwardWorkPerThread = 1 << 14;
 constexpr int64_t kWorkPerGrab = 1 << 12;  // elements a thread takes from the shared counter at once
+// Outputs of at least this many bytes bypass the caches (non-temporal stores): far larger than the last
+// level cache, they would be evicted before anything reads them, and a plain store first reads each
+// line from memory. Smaller ones stay cached for the next layer.
+constexpr int64_t kStreamingBytes = int64_t{64} << 20;
 
 at::ScalarType accumulation_type(at::ScalarType t) {
   return (t == at::kHalf || t == at::kBFloat16) ? at::kFloat : t;
@@ -159,6 +163,7 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
       scalar_t* last_ptr = h_last.data_ptr<scalar_t>();
       const int64_t per_item = G.elements_per_item(L);
       const bool strips = a.K == 4 && a.power > 0;  // the register-blocked kernels (strip_kernels.h)
+      const bool streaming = L.M * L.T * static_cast<int64_t>(sizeof(scalar_t)) >= kStreamingBytes;
       with_power(a.power, [&](auto power_tag) {
         constexpr int kPower = decltype(power_tag)::value;
         auto run = [&](auto binary_tag) {
@@ -169,7 +174,7 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
               if constexpr (kPower > 0) {
                 if (strips) {
                   return forward_strips<scalar_t, 4, kPower, kBinary>(a, r0, nb, batch, batch + 1, s_ptr, h_ptr,
-                                                                      last_ptr);
+                                                                      last_ptr, streaming);
                 }
               }
               forward_block<scalar_t, kPower, kBinary>(a, batch * L.P + r0, r0, nb, s_ptr, h_ptr, last_ptr);
@@ -237,6 +242,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
       T* part = partial.data_ptr<T>();
       const int64_t per_item = G.elements_per_item(L);
       const bool strips = a.K == 4 && a.power > 0;  // the register-blocked kernels (strip_kernels.h)
+      const bool streaming = L.M * L.T * static_cast<int64_t>(sizeof(T)) >= kStreamingBytes;
       auto run = [&](auto slope, auto slope_id) {
         using Slope = decltype(slope);
         constexpr int64_t kSlope = decltype(slope_id)::value;
@@ -251,7 +257,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
               T* dw_blk = dw.data() + (blk - k0) * K * kBlock;
               T* db_blk = db.data() + (blk - k0) * kBlock;
               if constexpr (kPower > 0) {
-                if (strips) return backward_strips<T, 4, kPower, kSlope>(a, g, r0, nb, batch, batch + 1, dw_blk, db_blk);
+                if (strips) {
+                  return backward_strips<T, 4, kPower, kSlope>(a, g, r0, nb, batch, batch + 1, dw_blk, db_blk, streaming);
+                }
               }
               backward_block<T, Slope, kPower>(a, g, batch * L.P + r0, r0, nb, ring.data(), dw_blk, db_blk);
             });

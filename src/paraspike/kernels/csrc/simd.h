@@ -76,6 +76,31 @@ inline void store(T* p, Vec<T> v, int n) {
   for (int i = 0; i < n; ++i) p[i] = v[i];
 #endif
 }
+// A whole vector stored past the caches (non-temporal) when p is 64-byte aligned: for outputs much
+// larger than the cache, which a plain store would first read from memory (read for ownership).
+// Falls back to a plain store elsewhere. Callers order these stores before others read the data
+// (a fence, or the end of the parallel region, whose barrier is a locked instruction).
+template <typename T>
+inline void store_streaming(T* p, Vec<T> v, int n) {
+#if defined(__AVX512F__)
+  if (n == kLanes<T> && (reinterpret_cast<uintptr_t>(p) & 63) == 0) {
+    if constexpr (std::is_same_v<T, float>) {
+      _mm512_stream_ps(p, (__m512)v);
+    } else {
+      _mm512_stream_pd(p, (__m512d)v);
+    }
+    return;
+  }
+#endif
+  store(p, v, n);
+}
+
+inline void fence_streaming_stores() {
+#if defined(__AVX512F__)
+  _mm_sfence();
+#endif
+}
+
 template <typename T>
 inline T sum_lanes(Vec<T> v, int n) {
   T total = 0;

@@ -99,6 +99,15 @@ struct ForwardStrip {
   T* h_out;  // null: H not kept
   T inv_vth;
   bool exact_inverse;  // V_th a power of two: H / V_th == H * (1 / V_th) exactly
+  bool streaming;      // outputs far larger than the caches: store them non-temporally
+
+  inline void put(T* p, simd::Vec<T> v, int n) const {
+    if (streaming) {
+      simd::store_streaming(p, v, n);
+    } else {
+      simd::store(p, v, n);
+    }
+  }
 
   // Steps t0..t1-1 of the strip at neuron `off` from potential h.
   inline void run(const StripParams<T, K>& p, int64_t off, int n, int64_t t0, int64_t t1, V& h) const {
@@ -113,9 +122,9 @@ struct ForwardStrip {
       strip_decay<T, kPower>(z, a.min_sigmoid, alpha, one_minus_alpha, one_minus_sig);
       const V x_clean = window[K - 1] * T(0) + window[K - 1];  // +-inf -> NaN
       h = alpha * h + one_minus_alpha * x_clean;
-      if (h_out != nullptr) simd::store(h_out + t * a.M + off, h, n);
+      if (h_out != nullptr) put(h_out + t * a.M + off, h, n);
       const V q = exact_inverse ? h * inv_vth : h / a.vth;
-      simd::store(spikes + t * a.M + off, strip_fire<T, kBinary>(q, a.max_spike), n);
+      put(spikes + t * a.M + off, strip_fire<T, kBinary>(q, a.max_spike), n);
       for (int j = 0; j < K - 1; ++j) window[j] = window[j + 1];
     }
   }
@@ -124,13 +133,13 @@ struct ForwardStrip {
 // One group: the block of nb neurons at row offset r0, for batch rows [b0, b1).
 template <typename T, int K, int kPower, bool kBinary>
 void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, int64_t b1, T* spikes, T* h_out,
-                    T* h_last) {
+                    T* h_last, bool streaming) {
   using V = simd::Vec<T>;
   constexpr int W = simd::kLanes<T>;
   const DsnArgs<T> a = args;
   int exponent;
   const ForwardStrip<T, K, kPower, kBinary> strip{a, spikes, h_out, T(1) / a.vth,
-                                                  std::frexp(a.vth, &exponent) == T(0.5)};
+                                                  std::frexp(a.vth, &exponent) == T(0.5), streaming};
   const int64_t strips = (nb + W - 1) / W;
   auto initial = [&](int64_t off, int n) { return a.h0 != nullptr ? simd::load(a.h0 + off, n) : V{}; };
   V state[kBlock / W];
@@ -147,6 +156,7 @@ void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, 
       simd::store(h_last + n0 + s * W, state[s], static_cast<int>(std::min<int64_t>(W, nb - s * W)));
     }
   }
+  if (streaming) simd::fence_streaming_stores();
 }
 
 // ---------------------------------------------------------------------------------------- backward
@@ -160,6 +170,7 @@ struct BackwardStrip {
   using V = simd::Vec<T>;
   const DsnArgs<T>& a;
   const BackwardArgs<T>& g;
+  bool streaming;  // dx far larger than the caches: store it non-temporally
 
   // Steps t1-1 down to t0 of the strip at neuron `off`; adds to the gradient sums dw and db.
   inline void run(const StripParams<T, K>& p, int64_t off, int n, int64_t t0, int64_t t1, BackwardState<T, K>& st,
@@ -235,12 +246,12 @@ struct BackwardStrip {
 // weight and bias gradients to dw_out [K][kBlock] and db_out [kBlock] (lane order).
 template <typename T, int K, int kPower, int64_t kSlope>
 void backward_strips(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64_t r0, int64_t nb, int64_t b0,
-                     int64_t b1, T* __restrict dw_out, T* __restrict db_out) {
+                     int64_t b1, T* __restrict dw_out, T* __restrict db_out, bool streaming) {
   using V = simd::Vec<T>;
   constexpr int W = simd::kLanes<T>;
   const DsnArgs<T> a = args;
   const BackwardArgs<T> g = grads;
-  const BackwardStrip<T, K, kPower, kSlope> strip{a, g};
+  const BackwardStrip<T, K, kPower, kSlope> strip{a, g, streaming};
   const int64_t strips = (nb + W - 1) / W;
   auto add_sums = [&](int64_t s, int n, const V* dw, V db) {
     for (int j = 0; j < K; ++j) {
@@ -268,6 +279,7 @@ void backward_strips(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64
     }
   }
   for (int64_t s = 0; s < strips; ++s) add_sums(s, static_cast<int>(std::min<int64_t>(W, nb - s * W)), dw[s], db[s]);
+  if (streaming) simd::fence_streaming_stores();
 }
 
 }  // namespace paraspike
