@@ -8,11 +8,13 @@ process on the same tensors: the DSN (integer and binary spikes, its default bac
 baselines, and ``copy``: a layer that only copies its input forward and its gradient backward (what a
 layer costs that does nothing but move its tensors once).
 
-Each time is reported as a ratio to the DSN and as a multiple of the memory-traffic floor: the bytes
-a DSN layer must move, 28 per neuron-step (forward: read x, write spikes and H; backward: read the
-spike gradient, x and H, write dx), over the copy bandwidth measured in the same run by a copy that
-moves as many bytes (a buffer of 3.5 floats per neuron-step, read and written: a smaller buffer
-would stay in cache and copy faster than the layer's working set can move).
+Models are timed interleaved (each round runs every model once; medians over the rounds), so a slow
+spell of a shared machine does not fall on one model alone. Each time is reported as a ratio to the
+DSN and as a multiple of the memory-traffic floor: the bytes a DSN layer must move, 28 per
+neuron-step (forward: read x, write spikes and H; backward: read the spike gradient, x and H, write
+dx), over the copy bandwidth measured in the same run by a copy that moves as many bytes (a buffer
+of 3.5 floats per neuron-step, read and written: a smaller buffer would stay in cache and copy faster
+than the layer's working set can move).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 from torch import nn
 
 from paraspike.bench.common import machine_info
-from paraspike.bench.timing import copy_bandwidth, time_layer
+from paraspike.bench.timing import copy_bandwidth, time_layers_interleaved
 from paraspike.neurons import DSN, LIF, PLIF, PSN, SlidingPSN
 
 __all__ = ["LAYER_SHAPES", "LayerModel", "layer_models", "run_layer_benchmark", "FLOOR_BYTES"]
@@ -137,20 +139,21 @@ def run_layer_benchmark(
             elements *= size
         bandwidth = copy_bandwidth(dev, mebibytes=FLOOR_BYTES / 2 * elements / 2**20)  # moves FLOOR_BYTES each
         floor_s = FLOOR_BYTES * elements / (bandwidth * 1e9)
+        timed = time_layers_interleaved(
+            {m.name: (lambda m=m, s=shape: m.build(s, dev)) for m in models},
+            shape,
+            dev,
+            repeats,
+            cap_s,
+            shape[0],
+            min_time_s,
+        )
         here = []
         for model in models:
             row: dict[str, object] = {"model": model.name, "layout": layout, "shape": list(shape), "T": shape[0]}
-            try:
-                row.update(
-                    time_layer(
-                        lambda m=model, s=shape: m.build(s, dev), shape, dev, repeats, cap_s, shape[0], min_time_s
-                    )
-                )
+            row.update(timed[model.name])
+            if row["status"] == "ok":
                 row["floor_multiple"] = float(row["total_s"]) / floor_s
-            except (RuntimeError, MemoryError) as error:
-                if "memory" not in str(error).lower() and not isinstance(error, MemoryError):
-                    raise
-                row["status"] = "out of memory"
             row["copy_bandwidth_gbs"] = bandwidth
             row["floor_s"] = floor_s
             here.append(row)

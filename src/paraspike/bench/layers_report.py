@@ -89,8 +89,9 @@ def layer_markdown(result: Result) -> str:
         f"Command: `{result.get('command', 'paraspike bench speed --suite layers')}`  ",
         f"Date: {result['date']}; device: {machine['device']} ({machine.get('gpu') or machine['cpu']}, "  # type: ignore[index]
         f"{machine['threads']} threads); torch {machine['torch']}.  ",  # type: ignore[index]
-        f"One neuron layer, float32, forward+backward, median of at least {result['repeats']} runs and "
-        f"{result['min_time_s']} s of runs after warm-up. Cells: time (relative to DSN-int; above 1 = slower "
+        f"One neuron layer, float32, forward+backward; models timed interleaved (each round runs every model "
+        f"once), medians of at least {result['repeats']} rounds and {result['min_time_s']} s of runs per model "
+        "after warm-up. Cells: time (relative to DSN-int; above 1 = slower "
         f"than the DSN) [multiple of the memory-traffic floor: {result['floor_bytes_per_neuron_step']} bytes per "
         "neuron-step over the bandwidth of a copy that moves as many bytes, measured in the same run].",
         "",

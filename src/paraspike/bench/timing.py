@@ -23,7 +23,15 @@ from torch import nn
 
 from paraspike.bench.common import median_time, sync
 
-__all__ = ["time_layer", "copy_bandwidth", "PeakMemory", "keep_freed_memory", "MAX_RUNS", "WARMUP_S"]
+__all__ = [
+    "time_layer",
+    "time_layers_interleaved",
+    "copy_bandwidth",
+    "PeakMemory",
+    "keep_freed_memory",
+    "MAX_RUNS",
+    "WARMUP_S",
+]
 
 MAX_RUNS = 200  # timed runs per configuration at most
 WARMUP_S = 0.05  # warm-up runs continue (2 at least) until this much time went by, or one run passed it
@@ -130,6 +138,75 @@ def time_layer(
         "peak_mib": peak.mib,
         "status": "ok",
     }
+
+
+def time_layers_interleaved(
+    builds: dict[str, Callable[[], nn.Module]],
+    shape: Sequence[int],
+    device: torch.device,
+    repeats: int,
+    cap_s: float,
+    seed: int,
+    min_time_s: float = 0.0,
+) -> dict[str, dict[str, object]]:
+    """:func:`time_layer` for several layers on the same input, interleaved: every round runs each layer
+    once, so a slow spell of a shared machine falls on all of them alike rather than on whichever layer
+    was being timed. Rounds continue until every layer has ``repeats`` runs and the rounds took
+    ``min_time_s`` per layer, or ``cap_s`` per layer went by. Returns ``{name: result}``; a layer that
+    runs out of memory gets ``{"status": "out of memory"}``."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(*shape, generator=gen).to(device).requires_grad_()
+    grad = torch.randn(*shape, generator=gen).to(device)
+    modules: dict[str, nn.Module] = {}
+    results: dict[str, dict[str, object]] = {}
+    times: dict[str, list[tuple[float, float]]] = {}
+
+    def run(module: nn.Module) -> tuple[float, float]:
+        _reset(module)
+        x.grad = None
+        sync(device)
+        start = time.perf_counter()
+        out = module(x)
+        sync(device)
+        middle = time.perf_counter()
+        out.backward(grad)
+        sync(device)
+        return middle - start, time.perf_counter() - middle
+
+    for name, build in builds.items():
+        try:
+            module = build()
+            with PeakMemory(device) as peak:
+                run(module)  # first run: warm-up and peak memory
+            spent = 0.0
+            while spent < WARMUP_S:
+                spent += sum(run(module))
+            modules[name] = module
+            results[name] = {"peak_mib": peak.mib, "status": "ok"}
+            times[name] = []
+        except (RuntimeError, MemoryError) as error:
+            if "memory" not in str(error).lower() and not isinstance(error, MemoryError):
+                raise
+            results[name] = {"status": "out of memory"}
+    spent_each = {name: 0.0 for name in modules}
+    while modules and any(len(times[n]) < repeats or spent_each[n] < min_time_s for n in modules):
+        for name, module in modules.items():
+            if spent_each[name] > cap_s or len(times[name]) >= MAX_RUNS:
+                continue
+            f, b = run(module)
+            times[name].append((f, b))
+            spent_each[name] += f + b
+        if all(spent_each[n] > cap_s or len(times[n]) >= MAX_RUNS for n in modules):
+            break
+    for name, measured in times.items():
+        forward, backward = zip(*measured, strict=True)
+        results[name].update(
+            forward_s=statistics.median(forward),
+            backward_s=statistics.median(backward),
+            total_s=statistics.median(f + b for f, b in measured),
+            runs=len(measured),
+        )
+    return results
 
 
 def copy_bandwidth(device: torch.device, mebibytes: float = 256, repeats: int = 5) -> float:
