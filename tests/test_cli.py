@@ -212,3 +212,23 @@ def test_bench_contention_times_quiet_and_busy_runs_in_fresh_processes(tmp_path)
         and row["slowdown"] == pytest.approx(row["busy_ms"] / row["quiet_ms"])
     )
     assert "| T2048 | chunked | (defaults) | 1 |" in (tmp_path / "contention_smoke.md").read_text()
+
+
+def test_gpu_check_script_reports_the_environment_and_refuses_without_cuda(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: the script would run the whole GPU check")
+    out = tmp_path / "gpu"
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gpu_check.sh"), str(out), str(tmp_path / "no-wheels")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "PYTHON": sys.executable},
+    )
+    assert result.returncode == 2
+    assert "needs a GPU" in result.stdout and "no wheels in" in result.stdout
+    environment = (out / "environment.txt").read_text()
+    assert "torch" in environment and "NO CUDA DEVICE" in environment
+    assert (out / "gpu_check.log").is_file()

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The GPU check, in one command, for a contributor with a CUDA GPU (or a GPU machine without network
+# access, given the wheels of scripts/fetch_gpu_wheels.sh):
+#
+#   bash scripts/gpu_check.sh OUT_DIR [WHEEL_DIR]
+#
+# 1. installs the peers (SpikingJelly 2.0.0, loguru, fla-core, ninja) from the wheels in WHEEL_DIR
+#    (default .whl) into a private folder, without network; the project runs from src/ (PYTHONPATH),
+#    so nothing else is installed;
+# 2. runs the whole test suite with CUDA present: every Triton kernel against the naive reference,
+#    compiled (not interpreted), the DSN module on CUDA in both step modes, streamed, in bfloat16,
+#    and torch.compile with inductor (tests/test_triton_kernels.py, tests/test_gpu.py);
+# 3. runs `paraspike bench speed --device cuda`, the long-sequence suite and the layer suite.
+#
+# OUT_DIR receives environment.txt, gpu_check.log (tests and benchmark printouts),
+# bench_speed_cuda.{json,md,png} and bench_layers_cuda.{json,md,png}. The exit status is that of the
+# tests. Needs PyTorch with CUDA, Triton, Lightning, onnx, onnxruntime, pytest, scikit-learn, pyyaml,
+# tensorboard and torchmetrics already installed (the GPU image has them).
+set -uo pipefail
+out=${1:?usage: bash scripts/gpu_check.sh OUT_DIR [WHEEL_DIR]}
+wheels=${2:-.whl}
+python=${PYTHON:-python3}
+cd "$(dirname "$0")/.."
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+logfile="$out/gpu_check.log"
+: > "$logfile"
+say() { echo "[gpu_check] $*" | tee -a "$logfile"; }
+
+site=$(mktemp -d)
+if compgen -G "$wheels/*.whl" > /dev/null; then
+    if $python -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" "$wheels"/*.whl; then
+        say "installed from $wheels: $(cd "$wheels" && ls -1 ./*.whl | tr '\n' ' ')"
+    else
+        say "could not install the wheels in $wheels"
+    fi
+else
+    say "no wheels in $wheels: the SpikingJelly and fla peers will be skipped (bash scripts/fetch_gpu_wheels.sh)"
+fi
+export PYTHONPATH="$PWD/src:$site${PYTHONPATH:+:$PYTHONPATH}"
+export PATH="$site/bin:$PATH"
+export PYTHONUNBUFFERED=1
+
+{
+    nvidia-smi || true
+    $python - <<'PY'
+import importlib, platform, torch
+print("python", platform.python_version(), "| torch", torch.__version__, "| cuda", torch.version.cuda)
+print("device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "NO CUDA DEVICE")
+for name in ("triton", "lightning", "onnx", "onnxruntime", "spikingjelly", "fla", "ninja"):
+    try:
+        module = importlib.import_module(name)
+        print(name, getattr(module, "__version__", "installed"))
+    except Exception as error:  # noqa: BLE001
+        print(name, "MISSING:", error)
+PY
+} > "$out/environment.txt" 2>&1
+cat "$out/environment.txt" >> "$logfile"
+if ! $python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+    say "no CUDA device visible to PyTorch: this check needs a GPU"
+    exit 2
+fi
+
+say "tests (CUDA present: Triton kernels compiled, tests/test_gpu.py enabled)"
+$python -m pytest -q tests -p no:cacheprovider -rs 2>&1 | tee -a "$logfile"
+status=${PIPESTATUS[0]}
+say "tests exit status $status"
+
+say "paraspike bench speed --device cuda (long sequences)"
+$python -m paraspike bench speed --device cuda --out "$out" 2>&1 | tee -a "$logfile"
+say "paraspike bench speed --device cuda --suite layers"
+$python -m paraspike bench speed --device cuda --suite layers --out "$out" 2>&1 | tee -a "$logfile"
+say "done: results in $out"
+exit "$status"
