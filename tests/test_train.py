@@ -12,8 +12,8 @@ import torch
 
 L = pytest.importorskip("lightning", reason="the training extra is not installed: pip install 'paraspike[train]'")
 
+from paraspike.tasks.common import EpochShuffleSampler  # noqa: E402
 from paraspike.train import load_config, run_folder, train  # noqa: E402
-from paraspike.train.data import EpochShuffleSampler  # noqa: E402
 from paraspike.train.firing import FiringRateMonitor  # noqa: E402
 
 SMALL = [
@@ -133,7 +133,7 @@ def test_experiment_report_averages_seeds_and_links_configs(tmp_path, monkeypatc
 
 
 def test_repeat_steps_presents_every_step_several_times():
-    from paraspike.train.data import prepare_inputs
+    from paraspike.tasks.classification import prepare_inputs
 
     images = torch.rand(2, 3, 4)
     data = {"presentation": "row", "permute_seed": None, "repeat_steps": 3}
@@ -143,8 +143,7 @@ def test_repeat_steps_presents_every_step_several_times():
 
 def test_masked_psn_is_fully_masked_by_the_end_of_training(tmp_path):
     from paraspike.neurons import MaskedPSN
-    from paraspike.train.data import SpikeDataModule
-    from paraspike.train.module import SpikeClassifier
+    from paraspike.tasks.classification import SpikeClassifier, SpikeDataModule
 
     config = _config(tmp_path, "name=masked", "model.neuron=masked-psn", "trainer.max_epochs=3")
     data = SpikeDataModule(config)

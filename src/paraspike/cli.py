@@ -118,10 +118,9 @@ def _train(args: argparse.Namespace) -> None:
         metrics = train(config, resume=args.resume)
     except FileNotFoundError as error:  # data or checkpoint missing: the message says where and what to do
         _fail("train", error)
-    print(
-        f"test accuracy {metrics['test_acc']:.4f}; binary firing rate {metrics['firing_rate_overall']}; "
-        f"results in {metrics['run_folder']}"
-    )
+    scores = {k: v for k, v in metrics.items() if k.startswith("test_") and isinstance(v, float)}
+    shown = ", ".join(f"{k[5:]} {v:.4f}" for k, v in scores.items())
+    print(f"test: {shown}; binary firing rate {metrics['firing_rate_overall']}; results in {metrics['run_folder']}")
 
 
 def _download(args: argparse.Namespace) -> None:

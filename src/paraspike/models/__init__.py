@@ -3,6 +3,15 @@
 from paraspike.models.registry import build_model, model_names
 from paraspike.models.sequential_image import SequentialImageNet
 from paraspike.models.sew_resnet import SEWResNet
+from paraspike.models.spikformer import CausalSpikformer, Spikformer
 from paraspike.models.vgg import SpikingVGG
 
-__all__ = ["SequentialImageNet", "SpikingVGG", "SEWResNet", "build_model", "model_names"]
+__all__ = [
+    "SequentialImageNet",
+    "SpikingVGG",
+    "SEWResNet",
+    "Spikformer",
+    "CausalSpikformer",
+    "build_model",
+    "model_names",
+]

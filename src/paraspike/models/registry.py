@@ -1,7 +1,9 @@
 """Models by name, for configs: ``build_model(name, input_shape=..., classes=..., neuron=..., **options)``.
 
 ``input_shape`` is one sample's shape as the data module yields it: ``[T, C, L]`` for sequences,
-``[T, C, H, W]`` for event frames, ``[C, H, W]`` for static images (then ``steps`` is required).
+``[T, C, H, W]`` for event frames, ``[C, H, W]`` for static images (then ``steps`` is required),
+``[window, variables]`` for forecasters, whose ``classes`` is the number of outputs
+``horizon * variables``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from torch import nn
 
 from paraspike.models.sequential_image import SequentialImageNet
 from paraspike.models.sew_resnet import SEWResNet
+from paraspike.models.spikformer import CausalSpikformer, Spikformer
 from paraspike.models.vgg import SpikingVGG
 
 __all__ = ["build_model", "model_names"]
@@ -31,7 +34,23 @@ def _sew(shape: tuple[int, ...], classes: int, neuron: str, options: dict, steps
     return SEWResNet(shape[-3], steps, classes, neuron, options, **kw)
 
 
-_MODELS = {"sequential-image": (_sequential, 3), "vgg": (_vgg, 4), "sew-resnet": (_sew, None)}
+def _forecaster(kind: type[nn.Module]) -> Any:
+    def build(shape: tuple[int, ...], outputs: int, neuron: str, options: dict, **kw: Any) -> nn.Module:
+        window, variables = shape
+        if outputs % variables:
+            raise ValueError(f"a forecaster's outputs ({outputs}) must be horizon x variables ({variables})")
+        return kind(variables, window, outputs // variables, neuron, options, **kw)
+
+    return build
+
+
+_MODELS = {
+    "sequential-image": (_sequential, 3),
+    "vgg": (_vgg, 4),
+    "sew-resnet": (_sew, None),
+    "spikformer": (_forecaster(Spikformer), 2),
+    "spikformer-causal": (_forecaster(CausalSpikformer), 2),
+}
 
 
 def model_names() -> list[str]:

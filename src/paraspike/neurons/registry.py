@@ -21,7 +21,13 @@ name               neuron
 ``psn``            :class:`~paraspike.neurons.PSN` (needs ``steps``)
 ``masked-psn``     :class:`~paraspike.neurons.MaskedPSN` (needs ``steps``; order ``k`` default 4)
 ``sliding-psn``    :class:`~paraspike.neurons.SlidingPSN` (order ``k`` default 4)
+``identity``       no neuron (:class:`~paraspike.neurons.Activation`): the non-spiking reference
+``gelu``, ``relu`` an ANN activation in the neuron's place
 =================  ==============================================================================
+
+:func:`accepts_threshold` says which neurons take ``v_threshold`` (models that set a layer's
+threshold, as SeqSNN's attention neuron at half the usual one, pass it only to those) and
+:func:`is_spiking` which ones emit spikes.
 """
 
 from __future__ import annotations
@@ -32,12 +38,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from paraspike.neurons.activation import ACTIVATIONS, Activation
 from paraspike.neurons.base import MemoryModule
 from paraspike.neurons.dsn import DSN
 from paraspike.neurons.lif import ILIF, LIF, PLIF
 from paraspike.neurons.psn import PSN, MaskedPSN, SlidingPSN
 
-__all__ = ["build_neuron", "neuron_names", "register_neuron", "describe_backends"]
+__all__ = [
+    "build_neuron",
+    "neuron_names",
+    "register_neuron",
+    "describe_backends",
+    "accepts_threshold",
+    "is_spiking",
+]
 
 NeuronBuilder = Callable[..., nn.Module]
 _BUILDERS: dict[str, NeuronBuilder] = {}
@@ -89,6 +103,20 @@ register_neuron("ilif", lambda c, t, **o: ILIF(**o))
 register_neuron("psn", lambda c, t, **o: PSN(_require("psn", "steps", t), **o))
 register_neuron("masked-psn", lambda c, t, k=4, **o: MaskedPSN(k, _require("masked-psn", "steps", t), **o))
 register_neuron("sliding-psn", lambda c, t, k=4, **o: SlidingPSN(k, **o))
+for _kind in ACTIVATIONS:
+    register_neuron(_kind, lambda c, t, _kind=_kind, **o: Activation(_kind, **o))
+
+_WITH_THRESHOLD = {"dsn", "dsn-binary", "lif", "lif-soft", "lif-noreset", "plif", "ilif"}
+
+
+def accepts_threshold(name: str) -> bool:
+    """Whether neuron ``name`` takes a ``v_threshold`` option."""
+    return name in _WITH_THRESHOLD
+
+
+def is_spiking(name: str) -> bool:
+    """Whether neuron ``name`` emits spikes (not one of the non-spiking stand-ins)."""
+    return name not in ACTIVATIONS
 
 
 def describe_backends(model: nn.Module, device: torch.device | str = "cpu") -> dict[str, str]:

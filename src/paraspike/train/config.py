@@ -17,6 +17,7 @@ import yaml
 __all__ = ["DEFAULTS", "load_config", "apply_overrides"]
 
 DEFAULTS: dict[str, Any] = {
+    "task": "classification",  # classification | forecasting (paraspike.tasks)
     "name": "run",
     "seed": 0,
     "out": "runs",
@@ -35,6 +36,12 @@ DEFAULTS: dict[str, Any] = {
         "val_fraction": 0.1,
         "batch_size": 64,
         "num_workers": 0,
+        # forecasting (paraspike.data.series)
+        "window": 96,
+        "horizon": 24,
+        "split": [0.6, 0.2, 0.2],  # train / validation / test fractions of the windows, in time order
+        "normalize": "zscore",  # zscore | maxabs | none, fitted on the training rows
+        "train_stride": 1,  # use every n-th training window
     },
     "model": {"name": "sequential-image", "neuron": "dsn", "neuron_options": {}, "options": {}},
     "optim": {
@@ -56,7 +63,9 @@ DEFAULTS: dict[str, Any] = {
         "log_every_n_steps": 10,
         "limit_train_batches": None,
         "enable_progress_bar": True,
+        "gradient_clip_val": None,
     },
+    "early_stopping": {"monitor": "val_loss", "patience": 0},  # patience 0: off
 }
 
 

@@ -21,13 +21,12 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from paraspike.neurons import describe_backends
-from paraspike.train.data import SpikeDataModule
+from paraspike.tasks import get_task
 from paraspike.train.firing import FiringRateMonitor
-from paraspike.train.module import SpikeClassifier
 
 __all__ = ["train", "run_folder", "new_run_folder", "resumed_run_folder"]
 
@@ -121,17 +120,23 @@ def train(config: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
         folder = resumed_run_folder(resume) if resume is not None else new_run_folder(config)
     folder.mkdir(parents=True, exist_ok=True)
     L.seed_everything(config["seed"], workers=True, verbose=False)
-    data = SpikeDataModule(config)
-    module = SpikeClassifier(config, data.input_shape, data.classes)
+    task = get_task(config["task"])
+    module, data = task.build(config)
     trainer_options = {k: v for k, v in config["trainer"].items() if v is not None}
     timer = _EpochTimer()
     checkpoint = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True, save_top_k=0)
+    callbacks: list[Callback] = [checkpoint, timer, LearningRateMonitor(logging_interval="epoch")]
+    if config["stop_after_epochs"]:
+        callbacks.append(_StopAfter(config["stop_after_epochs"]))
+    if config["early_stopping"]["patience"]:
+        callbacks.append(
+            EarlyStopping(config["early_stopping"]["monitor"], patience=config["early_stopping"]["patience"])
+        )
     trainer = L.Trainer(
         default_root_dir=folder,
         logger=[CSVLogger(folder, name="logs"), TensorBoardLogger(folder, name="tensorboard")],
-        callbacks=[checkpoint, timer, LearningRateMonitor(logging_interval="epoch")]
-        + ([_StopAfter(config["stop_after_epochs"])] if config["stop_after_epochs"] else []),
-        use_distributed_sampler=False,  # SpikeDataModule shards by rank with a per-epoch seed
+        callbacks=callbacks,
+        use_distributed_sampler=False,  # the data modules shard by rank with a per-epoch seed
         **trainer_options,
     )
     if trainer.global_rank == 0:
@@ -156,15 +161,14 @@ def train(config: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
     device = next(module.model.parameters()).device
     metrics = {
         "name": config["name"],
+        "task": config["task"],
         "seed": config["seed"],
         "run_folder": str(folder),
-        "test_acc": float(tested[0]["test_acc"]) if tested else None,
-        "test_loss": float(tested[0]["test_loss"]) if tested else None,
+        **task.summarize(tested, module, data),
         "epochs": int(trainer.current_epoch),
         "epoch_seconds": timer.seconds,
         "firing_rate_binary": monitor.rates(),
         "firing_rate_overall": monitor.overall(),
-        "data": {"source": data.source, "input_shape": list(data.input_shape), **data.sizes()},
         "parameters": sum(p.numel() for p in module.model.parameters()),
         "backends": describe_backends(module.model, device),
         "lr_schedule": schedule,

@@ -1,4 +1,7 @@
-r"""Optimizers and learning-rate schedules for every task, as closed forms of the training progress.
+r"""What every task's Lightning module shares: the optimizer and the learning-rate schedule (closed
+forms of the training progress), and the seeded, rank-sharded training sampler.
+
+Schedules.
 
 The schedule's factor depends only on where training is (epoch or optimizer step) and on how long the
 run is configured to be *now* (``trainer.max_epochs``, or the steps Lightning derives from it):
@@ -19,13 +22,14 @@ rates are set from the closed form when fitting starts, so the first resumed epo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import lightning as L
 import torch
+from torch.utils.data import Sampler
 
-__all__ = ["build_optimizer", "schedule_factor", "ScheduledModule", "OPTIMIZERS", "SCHEDULES"]
+__all__ = ["build_optimizer", "schedule_factor", "ScheduledModule", "EpochShuffleSampler", "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "constant")
@@ -93,3 +97,22 @@ class ScheduledModule(L.LightningModule):
             scheduler = config.scheduler
             for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, strict=True):
                 group["lr"] = base * self._factor(progress)
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A permutation drawn from ``seed + epoch``, split across ``world`` ranks (padded to equal length)."""
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        self.size, self.seed, self.rank, self.world, self.epoch = size, seed, rank, world, 0
+        self.per_rank = math.ceil(size / world)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        order += order[: self.per_rank * self.world - self.size]
+        return iter(order[self.rank :: self.world])
+
+    def __len__(self) -> int:
+        return self.per_rank

@@ -1,4 +1,6 @@
-"""The Lightning data module: a named dataset, presented as the model needs, split and batched.
+"""Classification (images and events): the data module and the Lightning module.
+
+Data: a named dataset, presented as the model needs, split and batched.
 
 Presentations (``data.presentation``): ``pixel``/``row``/``column`` (sequences ``[T, C, L]``,
 :mod:`paraspike.data.sequential`), ``frames`` (event frames as loaded: N-MNIST), ``events``
@@ -10,37 +12,22 @@ so a resumed or multi-process run sees the same batches as an uninterrupted one.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
 import torch
+import torch.nn.functional as F
+import torchmetrics
 from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from paraspike.data import emulate_saccade_events, load_dataset, present_sequentially
 from paraspike.data.sequential import PRESENTATIONS
+from paraspike.models import build_model
+from paraspike.neurons import MaskedPSN, reset_net
+from paraspike.tasks.common import EpochShuffleSampler, ScheduledModule
 
-__all__ = ["SpikeDataModule", "EpochShuffleSampler", "prepare_inputs"]
-
-
-class EpochShuffleSampler(Sampler[int]):
-    """A permutation drawn from ``seed + epoch``, split across ``world`` ranks (padded to equal length)."""
-
-    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1) -> None:
-        self.size, self.seed, self.rank, self.world, self.epoch = size, seed, rank, world, 0
-        self.per_rank = math.ceil(size / world)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
-        order += order[: self.per_rank * self.world - self.size]
-        return iter(order[self.rank :: self.world])
-
-    def __len__(self) -> int:
-        return self.per_rank
+__all__ = ["SpikeDataModule", "SpikeClassifier", "prepare_inputs", "build", "summarize"]
 
 
 def prepare_inputs(x: Tensor, data: dict[str, Any]) -> Tensor:
@@ -101,3 +88,63 @@ class SpikeDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set)
+
+
+class SpikeClassifier(ScheduledModule):
+    def __init__(self, config: dict[str, Any], input_shape: tuple[int, ...], classes: int) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        model = config["model"]
+        self.model = build_model(
+            model["name"], input_shape, classes, model["neuron"], model["neuron_options"], **model["options"]
+        )
+        self.optim = config["optim"]
+        self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
+        self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
+        self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
+
+    def on_train_epoch_start(self) -> None:
+        """Masked PSN's progressive masking (PSN paper): ``lambda_`` rises linearly from 0 at the first
+        epoch to 1 at epoch ``ceil(max_epochs / 2)`` and stays there, so the trained and tested model
+        is the fully masked (k-tap) neuron."""
+        ramp = max(1, math.ceil(int(self.trainer.max_epochs or 1) / 2))
+        for module in self.model.modules():
+            if isinstance(module, MaskedPSN):
+                module.lambda_ = min(1.0, self.current_epoch / ramp)
+
+    def forward(self, x: Tensor) -> Tensor:
+        reset_net(self.model)
+        return self.model(x)
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str, metric: torchmetrics.Metric) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.optim["label_smoothing"])
+        metric(logits, y)
+        self.log(f"{stage}_loss", loss, prog_bar=stage != "test", sync_dist=stage != "train")
+        self.log(f"{stage}_acc", metric, prog_bar=True, on_epoch=True, on_step=False)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train", self.train_acc)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val", self.val_acc)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test", self.test_acc)
+
+
+def build(config: dict[str, Any]) -> tuple[SpikeClassifier, SpikeDataModule]:
+    """The classifier and its data for ``config``."""
+    data = SpikeDataModule(config)
+    return SpikeClassifier(config, data.input_shape, data.classes), data
+
+
+def summarize(tested: list[dict[str, float]], module: SpikeClassifier, data: SpikeDataModule) -> dict[str, Any]:
+    """Test metrics for the run's metrics file."""
+    return {
+        "test_acc": float(tested[0]["test_acc"]) if tested else None,
+        "test_loss": float(tested[0]["test_loss"]) if tested else None,
+        "data": {"source": data.source, "input_shape": list(data.input_shape), **data.sizes()},
+    }
