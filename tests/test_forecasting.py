@@ -52,6 +52,11 @@ def test_windows_are_chronological_and_normalised_with_training_rows_only():
     assert zfit["shift"][0] == pytest.approx(rows[:, 0].mean().item())
     strided, _, _, _ = make_windows(values, 10, 5, normalize="maxabs", train_stride=4)
     assert len(strided) == math.ceil(51 / 4) and torch.equal(strided[1][0], train[4][0])
+    _, val_strided, test_all, _ = make_windows(values, 10, 5, normalize="maxabs", val_stride=3)
+    assert len(val_strided) == math.ceil(len(val) / 3) and torch.equal(val_strided[1][0], val[3][0])
+    assert len(test_all) == len(test)  # the test part keeps every window
+    with pytest.raises(ValueError, match="data.val_stride"):
+        make_windows(values, 10, 5, val_stride=0)
     with pytest.raises(ValueError, match="three fractions"):
         make_windows(values, 10, 5, split=(0.5, 0.5, 0.5))
     with pytest.raises(ValueError, match="data.normalize"):
@@ -174,3 +179,73 @@ def test_a_forecasting_run_learns_a_periodic_series_and_records_the_metrics(tmp_
     assert saved["data"]["normalization"]["scale"][0] == pytest.approx(1 / math.sqrt(2), rel=0.05)  # z-score of a sine
     assert len(saved["example"]["prediction"]) == 8 and len(saved["example"]["input"]) == 48
     assert saved["firing_rate_overall"] > 0 and saved["backends"]
+    # early stopping: the test used the best validation epoch's weights, which weights_rank0.pt holds
+    assert saved["tested"]["weights"] == "best epoch" and 0 <= saved["tested"]["epoch"] < saved["epochs"]
+    best = torch.load(Path(metrics["run_folder"]) / "checkpoints" / "best.ckpt", weights_only=False)
+    assert best["epoch"] == saved["tested"]["epoch"]
+    tested = torch.load(Path(metrics["run_folder"]) / "weights_rank0.pt")
+    assert all(torch.equal(value, best["state_dict"][f"model.{name}"]) for name, value in tested.items())
+
+
+def test_linear_forecaster_follows_a_level_shift_and_refuses_neurons():
+    from paraspike.models import LinearForecaster
+
+    model = LinearForecaster(3, 12, 4)
+    x = torch.randn(5, 12, 3)
+    shift = torch.tensor([1.0, -2.0, 5.0])
+    assert model(x).shape == (5, 4, 3)
+    torch.testing.assert_close(model(x + shift), model(x) + shift)  # NLinear: the last value is taken out
+    with pytest.raises(ValueError, match="model.neuron=identity"):
+        LinearForecaster(3, 12, 4, neuron="dsn")
+    with pytest.raises(ValueError, match=r"\[B, 12, 3\]"):
+        model(torch.randn(5, 10, 3))
+
+
+@pytest.mark.parametrize("neuron", ["dsn", "gelu"])
+def test_revin_spikformer_is_equivariant_to_each_variables_scale_and_level(neuron):
+    torch.manual_seed(0)
+    model = Spikformer(3, 16, 4, neuron, dim=16, heads=4, depth=1, d_ff=32, revin=True).double().eval()
+    x = torch.randn(5, 16, 3, dtype=torch.float64)
+    scale, level = torch.tensor([2.0, 0.5, 10.0], dtype=torch.float64), torch.tensor([3.0, -1.0, 100.0])
+    expected = model(x) * scale + level.double()
+    torch.testing.assert_close(model(x * scale + level.double()), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_persistence_reference_repeats_the_last_value(tmp_path):
+    from paraspike.tasks.forecasting import persistence_metrics
+    from paraspike.train import load_config
+
+    _synthetic_ett(tmp_path / "ett")
+    data = ["data.dataset=etth1", f"data.dir={tmp_path / 'ett'}", "data.window=24", "data.horizon=6"]
+    config = load_config(None, ["task=forecasting", *data])
+    metrics = persistence_metrics(config)
+    example = metrics["example"]
+    assert all(step == example["input"][-1] for step in example["prediction"])
+    x, y = torch.tensor(example["input"]), torch.tensor(example["target"])
+    assert metrics["test_mse"] > 0 and metrics["parameters"] == 0 and metrics["data"]["test"] > 0
+    assert torch.tensor(example["prediction"]).shape == y.shape and x.shape == (24, 3)
+
+
+def test_forecasting_report_tables_and_summary(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from paraspike.train import experiments, load_config, report
+
+    monkeypatch.setattr(experiments, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
+    group = experiments.EXPERIMENTS["forecast-etth1-h24"]
+    config = load_config(group[0].config, list(group[0].overrides))
+    example = {"input": [[0.0] * 7] * 96, "target": [[1.0] * 7] * 24, "prediction": [[0.5] * 7] * 24}
+    data = {"source": "ett", "input_shape": [96, 7], "variables": list("abcdefg"), "train": 9, "val": 3, "test": 3}
+    for run, seed, rse in ((group[0], 0, 0.5), (group[0], 1, 0.7), (group[-1], 0, 1.2)):
+        path = tmp_path / "results" / run.name / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        metrics = {f"test_{k}": rse for k in ("rse", "r2", "mse", "mae")} | {"seed": seed, "task": "forecasting"}
+        metrics |= {"epochs": 4, "epoch_seconds": [2.0], "firing_rate_overall": None, "firing_rate_binary": {}}
+        path.write_text(json.dumps({**metrics, "data": data, "parameters": 7, "config": config, "example": example}))
+    target = tmp_path / "results.md"
+    report.write_report(target)
+    text = target.read_text()
+    assert "| dsn | 0.600 +- 0.141 |" in text and "| persistence | 1.200 +- 0.000 |" in text
+    assert "0.600 +- 0.141 | 0.600 +- 0.141 | 0.600 +- 0.141 | 0.600 +- 0.141 | 4.0 | 2.0 s | - | 7 |" in text
+    assert "at most 15 epochs, early stopping on validation loss (patience 3)" in text
+    assert (tmp_path / "results" / "forecast_etth1.png").is_file()

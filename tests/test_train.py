@@ -46,6 +46,16 @@ def test_config_overrides_parse_yaml_and_reject_unknown_keys(tmp_path):
         load_config(None, ["trainer.max_epochs"])
 
 
+def test_an_override_inside_a_free_mapping_sets_one_key_and_keeps_the_rest(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {options: {dim: 64, heads: 4}, neuron_options: {decay: {kind: fc}}}\n")
+    config = load_config(path, ["model.options.softmax=true", "model.neuron_options.decay.rank=3"])
+    assert config["model"]["options"] == {"dim": 64, "heads": 4, "softmax": True}
+    assert config["model"]["neuron_options"] == {"decay": {"kind": "fc", "rank": 3}}
+    assert load_config(path, ["model.options={dim: 8}"])["model"]["options"] == {"dim": 8}  # whole mapping
+    assert load_config(None, ["model.options.dim=8"])["model"]["options"] == {"dim": 8}
+
+
 def test_epoch_sampler_is_seeded_per_epoch_and_shards_by_rank():
     a, b = EpochShuffleSampler(10, seed=3), EpochShuffleSampler(10, seed=3)
     a.set_epoch(1)
@@ -114,22 +124,34 @@ def test_firing_rates_count_expanded_binary_spikes():
 
 
 def test_experiment_report_averages_seeds_and_links_configs(tmp_path, monkeypatch):
-    from paraspike.train import experiments
+    from paraspike.train import experiments, report
 
     monkeypatch.setattr(experiments, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
     for seed, acc in ((0, 0.8), (1, 0.9)):
         path = tmp_path / "results" / "sfmnist-lif" / f"seed{seed}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {"source": "x", "input_shape": [28, 1, 28], "train": 10, "val": 1, "test": 5}
         metrics = {"test_acc": acc, "seed": seed, "epoch_seconds": [2.0, 4.0], "firing_rate_overall": 0.1}
         metrics["firing_rate_binary"] = {"body.2": 0.2 + seed / 10, "body.5": 0.05}
-        path.write_text(json.dumps({**metrics, "epochs": 2, "data": data, "parameters": 123}))
-    report = tmp_path / "results.md"
-    experiments.write_report(report)
-    text = report.read_text()
+        path.write_text(json.dumps({**metrics, "epochs": 2, "data": data, "parameters": 123, "config": {}}))
+    target = tmp_path / "results.md"
+    report.write_report(target)
+    text = target.read_text()
     assert "| 0,1 | 85.00 +- 7.07 | 3.0 s | 0.100 | 123 |" in text
     assert "- sfmnist-lif: 0.250, 0.050" in text
     assert "paraspike train --config configs/sfmnist.yaml model.neuron=lif seed=0" in text
+
+
+def test_every_experiment_of_the_grid_has_a_valid_config():
+    from paraspike.train.experiments import EXPERIMENTS, command_for
+
+    for runs in EXPERIMENTS.values():
+        for run in runs:
+            config = load_config(run.config, list(run.overrides))  # unknown keys or bad types raise
+            assert command_for(run, 0).startswith(f"paraspike train --config {run.config}")
+            if config["task"] == "forecasting" and run.variant == "ann":
+                assert config["model"]["options"]["softmax"] is True and config["model"]["options"]["dim"] == 64
 
 
 def test_repeat_steps_presents_every_step_several_times():

@@ -71,7 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument(
         "--resume", default=None, help="a checkpoint to continue from (.../checkpoints/last.ckpt)"
     )
-    train_parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. trainer.max_epochs=5")
+    train_parser.add_argument(
+        "overrides",
+        nargs="*",
+        help=(
+            "key.sub=value overrides (values in YAML), e.g. trainer.max_epochs=5; model.options.dim=64 sets "
+            "one model option, model.options={dim: 64} replaces them all"
+        ),
+    )
     train_parser.set_defaults(run=_train)
     data_parser = commands.add_parser("data", help="datasets", description="Dataset utilities.")
     data_commands = data_parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import gzip
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-__all__ = ["SERIES", "load_series", "SeriesSplits", "WindowDataset", "make_windows", "NORMALIZATIONS"]
+__all__ = ["SERIES", "load_series", "WindowDataset", "make_windows", "NORMALIZATIONS"]
 
 SERIES = {
     "etth1": ("ett", "ETTh1.csv"),
@@ -91,18 +90,6 @@ class WindowDataset(Dataset):
         return self.series[i : i + self.window], self.series[i + self.window : i + self.window + self.horizon]
 
 
-@dataclass
-class SeriesSplits:
-    """Normalised windows of one series: the three datasets and what was fitted."""
-
-    train: WindowDataset
-    val: WindowDataset
-    test: WindowDataset
-    variables: list[str]
-    normalization: dict[str, list[float]]  # "shift" and "scale" per variable (x_norm = (x - shift) / scale)
-    source: str
-
-
 def make_windows(
     values: Tensor,
     window: int,
@@ -110,11 +97,17 @@ def make_windows(
     split: tuple[float, float, float] = (0.6, 0.2, 0.2),
     normalize: str = "zscore",
     train_stride: int = 1,
+    val_stride: int = 1,
 ) -> tuple[WindowDataset, WindowDataset, WindowDataset, dict[str, list[float]]]:
     """Chronological train/validation/test windows of ``values`` [N, C], normalised with statistics of the
-    rows the training samples cover (see the module doc). Returns the datasets and ``{shift, scale}``."""
+    rows the training samples cover (see the module doc). ``train_stride`` / ``val_stride`` keep every n-th
+    training / validation window (the test part always keeps every window). Returns the datasets and
+    ``{shift, scale}``."""
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"unknown data.normalize {normalize!r}; choose one of {', '.join(NORMALIZATIONS)}")
+    for name, stride in (("data.train_stride", train_stride), ("data.val_stride", val_stride)):
+        if stride < 1:
+            raise ValueError(f"{name} must be a positive integer (keep every n-th window), got {stride}")
     if len(split) != 3 or abs(sum(split) - 1.0) > 1e-6 or min(split) < 0:
         raise ValueError(f"data.split must be three fractions (train, validation, test) summing to 1, got {split}")
     rows = values.shape[0]
@@ -134,7 +127,7 @@ def make_windows(
     normalised = (values - shift) / scale
     datasets = (
         WindowDataset(normalised, 0, n_train, window, horizon, train_stride),
-        WindowDataset(normalised, n_train, n_val, window, horizon),
+        WindowDataset(normalised, n_train, n_val, window, horizon, val_stride),
         WindowDataset(normalised, n_train + n_val, n_test, window, horizon),
     )
     return (*datasets, {"shift": shift.tolist(), "scale": scale.tolist()})

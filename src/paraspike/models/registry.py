@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from paraspike.models.linear_forecast import LinearForecaster
 from paraspike.models.sequential_image import SequentialImageNet
 from paraspike.models.sew_resnet import SEWResNet
 from paraspike.models.spikformer import CausalSpikformer, Spikformer
@@ -50,6 +51,7 @@ _MODELS = {
     "sew-resnet": (_sew, None),
     "spikformer": (_forecaster(Spikformer), 2),
     "spikformer-causal": (_forecaster(CausalSpikformer), 2),
+    "linear-forecast": (_forecaster(LinearForecaster), 2),
 }
 
 

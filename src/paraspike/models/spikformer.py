@@ -15,7 +15,8 @@ equivariant to permuting the tokens and the head averages over them, so the netw
 order of the window's time points apart (only the encoder's 3-tap conv sees local order) and, for
 instance, cannot forecast the phase of a periodic series. ``position="learned"`` (the default here)
 adds a learned embedding ``[L, dim]`` to the tokens before their first neuron; ``position="none"``
-is SeqSNN's form.
+is SeqSNN's form. ``revin=True`` standardises each window by its own mean and deviation per variable
+and maps the forecast back (:class:`~paraspike.models.window_norm.WindowNorm`; off in SeqSNN).
 
 :class:`CausalSpikformer`, the series' own time as the neurons' time: one step per time point, so
 the model runs online over a live series (``predict_online``: single-step mode, the state carried),
@@ -40,6 +41,7 @@ from paraspike.models.attention import (
     LinearNormNeuron,
     SpikeSelfAttention,
 )
+from paraspike.models.window_norm import WindowNorm
 from paraspike.neurons import build_neuron, reset_net
 from paraspike.nn import set_step_mode
 
@@ -88,8 +90,10 @@ class Spikformer(nn.Module):
         softmax: bool = False,
         qk_scale: float = 0.125,
         position: str = "learned",
+        revin: bool = False,
     ) -> None:
         super().__init__()
+        self.window_norm = WindowNorm() if revin else None
         if position not in ("learned", "none"):
             raise ValueError(f"position must be 'learned' or 'none', got {position!r}")
         self.variables, self.horizon, self.steps = variables, horizon, steps
@@ -115,13 +119,16 @@ class Spikformer(nn.Module):
             raise ValueError(f"Spikformer expects [B, L, {self.variables}] windows, got shape {tuple(x.shape)}")
         reset_net(self)
         batch, window, variables = x.shape
+        if self.window_norm is not None:
+            x, stats = self.window_norm.normalize(x)
         steps = self.encode(x.transpose(1, 2).unsqueeze(1)).permute(1, 0, 2, 3)  # [T, B, C, L]
         spikes = self.encode_neuron(steps)  # variables as channels, the window as a spatial dimension
         tokens = self.token(spikes.transpose(2, 3))  # [T, B, L, dim]
         if self.position is not None:
             tokens = tokens + self.position
         tokens = self.blocks(self.embed(tokens))
-        return self.head(tokens.mean((0, 2))).view(batch, self.horizon, variables)
+        forecast = self.head(tokens.mean((0, 2))).view(batch, self.horizon, variables)
+        return forecast if self.window_norm is None else self.window_norm.restore(forecast, stats)
 
 
 class CausalSpikformer(nn.Module):

@@ -28,7 +28,7 @@ from paraspike.models import build_model
 from paraspike.neurons import reset_net
 from paraspike.tasks.common import EpochShuffleSampler, ScheduledModule
 
-__all__ = ["forecast_metrics", "ForecastData", "Forecaster", "build", "summarize"]
+__all__ = ["forecast_metrics", "persistence_metrics", "ForecastData", "Forecaster", "build", "summarize"]
 
 
 def forecast_metrics(prediction: Tensor, target: Tensor) -> dict[str, float]:
@@ -49,14 +49,21 @@ def forecast_metrics(prediction: Tensor, target: Tensor) -> dict[str, float]:
 
 class ForecastData(L.LightningDataModule):
     """Windows of ``data.dataset`` (``etth1``, ``etth2``, ``exchange-rate``): ``data.window``,
-    ``data.horizon``, ``data.split``, ``data.normalize``, ``data.train_stride``, ``data.batch_size``."""
+    ``data.horizon``, ``data.split``, ``data.normalize``, ``data.train_stride``, ``data.val_stride``,
+    ``data.batch_size``."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
         self.config, data = config, config["data"]
         values, self.variables, self.source = load_series(data["dataset"], data["dir"])
         self.train_set, self.val_set, self.test_set, self.normalization = make_windows(
-            values, data["window"], data["horizon"], tuple(data["split"]), data["normalize"], data["train_stride"]
+            values,
+            data["window"],
+            data["horizon"],
+            tuple(data["split"]),
+            data["normalize"],
+            data["train_stride"],
+            data["val_stride"],
         )
         self.input_shape = (data["window"], values.shape[1])
         self.outputs = data["horizon"] * values.shape[1]
@@ -131,6 +138,16 @@ class Forecaster(ScheduledModule):
             self.log(f"test_{name}", value)
 
 
+def _data_summary(data: ForecastData) -> dict[str, Any]:
+    return {
+        "source": data.source,
+        "input_shape": list(data.input_shape),
+        "variables": data.variables,
+        "normalization": data.normalization,
+        **data.sizes(),
+    }
+
+
 def build(config: dict[str, Any]) -> tuple[Forecaster, ForecastData]:
     """The forecaster and its data for ``config``."""
     data = ForecastData(config)
@@ -142,12 +159,30 @@ def summarize(tested: list[dict[str, float]], module: Forecaster, data: Forecast
     return {
         **{f"test_{name}": value for name, value in module.test_metrics.items()},
         "test_loss": float(tested[0]["test_loss"]) if tested else None,
-        "data": {
-            "source": data.source,
-            "input_shape": list(data.input_shape),
-            "variables": data.variables,
-            "normalization": data.normalization,
-            **data.sizes(),
-        },
+        "data": _data_summary(data),
         "example": module.example,
+    }
+
+
+def persistence_metrics(config: dict[str, Any]) -> dict[str, Any]:
+    """The persistence forecast (every future step = the window's last value) on the test part of
+    ``config``'s data: the untrained reference row of a forecasting table, with the run metrics' keys."""
+    data = ForecastData(config)
+    windows = [data.test_set[i] for i in range(len(data.test_set))]
+    x, y = torch.stack([w[0] for w in windows]), torch.stack([w[1] for w in windows])
+    prediction = x[:, -1:, :].expand_as(y)
+    metrics = forecast_metrics(prediction, y)
+    return {
+        "name": config["name"],
+        "task": "forecasting",
+        "seed": config["seed"],
+        **{f"test_{name}": value for name, value in metrics.items()},
+        "data": _data_summary(data),
+        "example": {"input": x[0].tolist(), "target": y[0].tolist(), "prediction": prediction[0].tolist()},
+        "epochs": 0,
+        "epoch_seconds": [],
+        "firing_rate_binary": {},
+        "firing_rate_overall": None,
+        "parameters": 0,
+        "config": config,
     }

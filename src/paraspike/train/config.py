@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
         "split": [0.6, 0.2, 0.2],  # train / validation / test fractions of the windows, in time order
         "normalize": "zscore",  # zscore | maxabs | none, fitted on the training rows
         "train_stride": 1,  # use every n-th training window
+        "val_stride": 1,  # use every n-th validation window (the test part keeps all)
     },
     "model": {"name": "sequential-image", "neuron": "dsn", "neuron_options": {}, "options": {}},
     "optim": {
@@ -114,19 +115,40 @@ def _merge(base: dict[str, Any], update: dict[str, Any], path: str = "") -> dict
 
 
 def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """``config`` with each ``dotted.key=value`` applied (value parsed as YAML)."""
+    """``config`` with each ``dotted.key=value`` applied (value parsed as YAML).
+
+    ``model.options={dim: 64}`` replaces the whole mapping of model options; a key inside it,
+    ``model.options.dim=64``, sets that option and keeps the others."""
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"override {item!r} must look like key.sub=value")
         dotted, raw = item.split("=", 1)
-        update: dict[str, Any] = {}
-        node = update
         keys = dotted.split(".")
+        value = _parse(raw)
+        free = next((i for i, key in enumerate(keys[:-1]) if key in _FREE), None)
+        if free is not None:  # a key inside a free mapping: set it in a copy of the current mapping
+            mapping = _lookup(config, keys[: free + 1])
+            node = mapping = copy.deepcopy(mapping) if isinstance(mapping, dict) else {}
+            for key in keys[free + 1 : -1]:
+                child = node.get(key)
+                node[key] = child = child if isinstance(child, dict) else {}
+                node = child
+            node[keys[-1]] = value
+            keys, value = keys[: free + 1], mapping
+        update: dict[str, Any] = {}
+        target = update
         for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = _parse(raw)
+            target = target.setdefault(key, {})
+        target[keys[-1]] = value
         config = _merge(config, update)
     return config
+
+
+def _lookup(config: dict[str, Any], keys: list[str]) -> Any:
+    node: Any = config
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
 
 
 def _parse(raw: str) -> Any:

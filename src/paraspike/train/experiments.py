@@ -1,189 +1,161 @@
-"""The issue's experiment grid, run one configured run at a time, and its report.
+"""The project's experiment grid, run one configured run at a time, and its report.
 
 ``python -m paraspike.train.experiments run [--only GROUP ...]`` trains every run of
 :data:`EXPERIMENTS` that has no ``results/experiments/<run>/seed<k>.json`` yet (so it can be
-stopped and continued), copying each run's metrics there. ``... report`` writes
-``docs/results.md`` (one row per run group: accuracy mean and spread over seeds, wall time per
-epoch, binary firing rate, the command that reruns it) and ``results/experiments/accuracy.png``.
+stopped and continued), copying each run's metrics there. ``... report`` writes ``docs/results.md``
+and the figures under ``results/experiments/`` (:mod:`paraspike.train.report`). ``... list`` prints
+the runs and whether each is done.
+
+Groups: image and event classification (``sfmnist``, ``nmnist``, ``smnist``, ``matched``,
+``ablation``) and forecasting (``forecast-<dataset>-h<horizon>``: SeqSNN's Spikformer with each
+neuron, the causal Spikformer over the series' own time, the non-spiking Transformer of the same
+layers, a linear model and the persistence forecast; ``...-revin`` groups add reversible instance
+normalisation to the DSN, LIF and non-spiking Spikformers).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 from paraspike.train.config import load_config
-from paraspike.train.run import train
 
-__all__ = ["EXPERIMENTS", "run_experiments", "write_report"]
+__all__ = ["Run", "EXPERIMENTS", "run_experiments", "command_for", "result_path"]
 
 RESULTS = Path("results/experiments")
 SEEDS = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of a results table: a config file, overrides, the seeds; ``trained=False`` evaluates a
+    reference that needs no training (the persistence forecast)."""
+
+    name: str
+    config: str
+    overrides: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = SEEDS
+    trained: bool = True
+    variant: str = ""  # the model's short name within its group (forecasting: dsn, lif, ann, ...)
+
+
+_SFMNIST = "configs/sfmnist.yaml"
 NEURONS = ("dsn", "dsn-binary", "psn", "sliding-psn", "masked-psn", "lif")
 
-# group -> list of (run name, config file, overrides, seeds)
-EXPERIMENTS: dict[str, list[tuple[str, str, list[str], tuple[int, ...]]]] = {
-    "sfmnist": [(f"sfmnist-{n}", "configs/sfmnist.yaml", [f"model.neuron={n}"], SEEDS) for n in NEURONS],
+_CLASSIFICATION: dict[str, list[Run]] = {
+    "sfmnist": [Run(f"sfmnist-{n}", "configs/sfmnist.yaml", (f"model.neuron={n}",)) for n in NEURONS],
     "nmnist": [
-        (f"nmnist-{n}", "configs/nmnist.yaml", [f"model.neuron={n}"], SEEDS) for n in ("dsn", "sliding-psn", "lif")
+        Run(f"nmnist-{n}", "configs/nmnist.yaml", (f"model.neuron={n}",)) for n in ("dsn", "sliding-psn", "lif")
     ],
-    "smnist": [(f"smnist-{n}", "configs/smnist.yaml", [f"model.neuron={n}"], SEEDS) for n in NEURONS],
+    "smnist": [Run(f"smnist-{n}", "configs/smnist.yaml", (f"model.neuron={n}",)) for n in NEURONS],
     "matched": [  # T x 4 binary steps against the DSN's T steps with up to 4 spikes each (4x the compute: 1 seed)
-        ("sfmnist-lif-Tx4", "configs/sfmnist.yaml", ["model.neuron=lif", "data.repeat_steps=4"], (0,)),
-        ("sfmnist-dsn-binary-Tx4", "configs/sfmnist.yaml", ["model.neuron=dsn-binary", "data.repeat_steps=4"], (0,)),
+        Run("sfmnist-lif-Tx4", "configs/sfmnist.yaml", ("model.neuron=lif", "data.repeat_steps=4"), (0,)),
+        Run("sfmnist-dsn-binary-Tx4", "configs/sfmnist.yaml", ("model.neuron=dsn-binary", "data.repeat_steps=4"), (0,)),
     ],
     "ablation": [
         *[
-            (f"sfmnist-dsn-decay-{d}", "configs/sfmnist.yaml", [f"model.neuron_options={{decay: {d}}}"], (0,))
+            Run(f"sfmnist-dsn-decay-{d}", "configs/sfmnist.yaml", (f"model.neuron_options={{decay: {d}}}",), (0,))
             for d in ("static", "fc", "low_rank", "channel_conv")
         ],
         *[
-            (
-                f"sfmnist-dsn-N{n}",
-                "configs/sfmnist.yaml",
-                [f"model.neuron_options={{max_spike: {n}, surrogate: rect}}"],
-                (0,),
-            )
+            Run(f"sfmnist-dsn-N{n}", _SFMNIST, (f"model.neuron_options={{max_spike: {n}, surrogate: rect}}",), (0,))
             for n in (1, 2, 3)
         ],
     ],
 }
 
+FORECAST_CONFIGS = {
+    "etth1": "configs/forecast_etth1.yaml",
+    "etth2": "configs/forecast_etth2.yaml",
+    "exchange-rate": "configs/forecast_exchangerate.yaml",
+}
+FORECAST_HORIZONS = (24, 96)
+_REVIN = "model.options.revin=true"
+_CAUSAL = ("model.name=spikformer-causal", "model.options={dim: 64, heads: 4, depth: 2}")
+# variant -> overrides of the dataset's config (a Spikformer with the DSN, dim 64, 2 blocks, T = 4)
+FORECAST_VARIANTS: dict[str, tuple[str, ...]] = {
+    "dsn": ("model.neuron=dsn",),
+    "dsn-binary": ("model.neuron=dsn-binary",),
+    "lif": ("model.neuron=lif",),
+    "psn": ("model.neuron=psn",),
+    "ann": ("model.neuron=gelu", "model.options.softmax=true"),  # the same layers, GELU, softmax attention
+    "causal-dsn": (*_CAUSAL, "model.neuron=dsn"),
+    "causal-lif": (*_CAUSAL, "model.neuron=lif"),
+    "causal-sliding-psn": (*_CAUSAL, "model.neuron=sliding-psn"),
+    "causal-ann": (*_CAUSAL, "model.neuron=gelu"),
+    "linear": ("model.name=linear-forecast", "model.neuron=identity", "model.options={}"),
+}
 
-def _result_path(run: str, seed: int) -> Path:
+
+def _forecasting() -> dict[str, list[Run]]:
+    groups: dict[str, list[Run]] = {}
+    for dataset, config in FORECAST_CONFIGS.items():
+        for horizon in FORECAST_HORIZONS:
+            prefix, horizon_override = f"{dataset}-h{horizon}", f"data.horizon={horizon}"
+            runs = [
+                Run(f"{prefix}-{variant}", config, (horizon_override, *overrides), variant=variant)
+                for variant, overrides in FORECAST_VARIANTS.items()
+            ]
+            runs.append(Run(f"{prefix}-persistence", config, (horizon_override,), (0,), False, "persistence"))
+            groups[f"forecast-{prefix}"] = runs
+    for dataset in ("etth1", "exchange-rate"):  # reversible instance normalisation (not in SeqSNN)
+        prefix, config = f"{dataset}-h96", FORECAST_CONFIGS[dataset]
+        groups[f"forecast-{prefix}-revin"] = [
+            Run(f"{prefix}-revin-{v}", config, ("data.horizon=96", *FORECAST_VARIANTS[v], _REVIN), variant=f"revin-{v}")
+            for v in ("dsn", "lif", "ann")
+        ]
+    return groups
+
+
+EXPERIMENTS: dict[str, list[Run]] = {**_CLASSIFICATION, **_forecasting()}
+
+
+def result_path(run: str, seed: int) -> Path:
     return RESULTS / run / f"seed{seed}.json"
 
 
-def command_for(config: str, overrides: list[str], seed: int) -> str:
-    quoted = " ".join(f"'{o}'" if " " in o or "{" in o else o for o in overrides)
-    return f"paraspike train --config {config} {quoted} seed={seed}".replace("  ", " ")
+def command_for(run: Run, seed: int) -> str:
+    """The ``paraspike train`` command that reruns ``run`` with ``seed``."""
+    quoted = " ".join(f"'{o}'" if " " in o or "{" in o else o for o in run.overrides)
+    return f"paraspike train --config {run.config} {quoted} seed={seed}".replace("  ", " ")
 
 
 def run_experiments(groups: list[str]) -> None:
+    """Train (or evaluate) every run of ``groups`` without a result file yet."""
+    from paraspike.tasks.forecasting import persistence_metrics
+    from paraspike.train.run import train
+
     for group in groups:
-        for run, config_file, overrides, seeds in EXPERIMENTS[group]:
-            for seed in seeds:
-                target = _result_path(run, seed)
+        for run in EXPERIMENTS[group]:
+            for seed in run.seeds:
+                target = result_path(run.name, seed)
                 if target.is_file():
                     continue
-                config = load_config(config_file, [*overrides, f"name={run}", f"seed={seed}"])
-                print(f"[{group}] {run} seed {seed}", flush=True)
-                metrics = train(config)
-                metrics["command"] = command_for(config_file, overrides, seed)
+                config = load_config(run.config, [*run.overrides, f"name={run.name}", f"seed={seed}"])
+                print(f"[{group}] {run.name} seed {seed}", flush=True)
+                metrics = train(config) if run.trained else persistence_metrics(config)
+                metrics["command"] = command_for(run, seed) if run.trained else "(evaluated, not trained)"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(json.dumps(metrics, indent=2))
 
 
-def _rows() -> list[dict[str, object]]:
-    rows = []
-    for group, runs in EXPERIMENTS.items():
-        for run, config_file, overrides, seeds in runs:
-            found = [json.loads(p.read_text()) for s in seeds if (p := _result_path(run, s)).is_file()]
-            if not found:
-                continue
-            accs = [m["test_acc"] for m in found]
-            epochs = [t for m in found for t in m["epoch_seconds"]]
-            rows.append(
-                {
-                    "group": group,
-                    "run": run,
-                    "config": config_file,
-                    "seeds": [m["seed"] for m in found],
-                    "acc_mean": statistics.mean(accs),
-                    "acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                    "epoch_s": statistics.median(epochs),
-                    "rate": statistics.mean(m["firing_rate_overall"] for m in found),
-                    "epochs": found[0]["epochs"],
-                    "data": found[0]["data"],
-                    "params": found[0]["parameters"],
-                    "command": command_for(config_file, overrides, found[0]["seed"]),
-                    "layer_rates": {
-                        layer: statistics.mean(m["firing_rate_binary"][layer] for m in found)
-                        for layer in found[0]["firing_rate_binary"]
-                    },
-                }
-            )
-    return rows
-
-
-def write_report(path: Path = Path("docs/results.md")) -> None:
-    rows = _rows()
-    lines = [
-        "# Experiment results",
-        "",
-        "Generated by `python -m paraspike.train.experiments report` from `results/experiments/*/seed*.json`",
-        "(each file is one run's metrics, with its full config). Every number below was measured on the",
-        "project's 2-core CPU machine (torch 2.13.0+cpu) with the reduced budget stated in each row;",
-        "the paper's numbers ([reproducing.md](reproducing.md)) come from far larger budgets on GPUs.",
-        "",
-        "Accuracy: test accuracy, mean +- standard deviation over the seeds listed. Time: median wall time",
-        "of one training epoch. Rate: binary firing rate over all neuron layers on the test set, counting an",
-        "integer spike S as S binary spikes among N sub-steps (sum S / (neuron-steps x N)).",
-        "",
-    ]
-    for group in EXPERIMENTS:
-        mine = [r for r in rows if r["group"] == group]
-        if not mine:
-            continue
-        first = mine[0]
-        data = first["data"]
-        lines += [
-            f"## {group}",
-            "",
-            f"Data: {data['source']}, train {data['train']} / val {data['val']} / test {data['test']}, "
-            f"sample shape {data['input_shape']}; {first['epochs']} epochs; "
-            f"config [`{first['config']}`](../{first['config']}).",
-            "",
-            "| run | seeds | accuracy | time / epoch | rate | params | rerun |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in mine:
-            lines.append(
-                f"| [{r['run']}](../{RESULTS}/{r['run']}) | {','.join(map(str, r['seeds']))} "
-                f"| {100 * r['acc_mean']:.2f} +- {100 * r['acc_std']:.2f} | {r['epoch_s']:.1f} s "
-                f"| {r['rate']:.3f} | {r['params']:,} | `{r['command']}` |"
-            )
-        lines += ["", "Binary firing rate per neuron layer (test set, mean over seeds; layers in network order):", ""]
-        for r in mine:
-            rates = ", ".join(f"{v:.3f}" for v in r["layer_rates"].values())  # type: ignore[union-attr]
-            lines.append(f"- {r['run']}: {rates}")
-        lines.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    _plot(rows, RESULTS / "accuracy.png")
-
-
-def _plot(rows: list[dict[str, object]], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    groups = [g for g in EXPERIMENTS if any(r["group"] == g for r in rows)]
-    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
-    for ax, group in zip(axes[0], groups, strict=True):
-        mine = [r for r in rows if r["group"] == group]
-        names = [str(r["run"]).split("-", 1)[1] for r in mine]
-        ax.bar(names, [100 * r["acc_mean"] for r in mine], yerr=[100 * r["acc_std"] for r in mine], capsize=3)
-        ax.set_title(group)
-        ax.set_ylabel("test accuracy (%)")
-        ax.tick_params(axis="x", rotation=60)
-        low = min(100 * r["acc_mean"] for r in mine)
-        ax.set_ylim(max(0, low - 10), 100)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("action", choices=["run", "report"])
-    parser.add_argument("--only", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
+    from paraspike.train.report import write_report
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["run", "report", "list"], help="train the missing runs, report, or list")
+    parser.add_argument(
+        "--only", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS), metavar="GROUP", help="groups"
+    )
     args = parser.parse_args()
+    if args.action == "list":
+        for group in args.only:
+            for run in EXPERIMENTS[group]:
+                done = sum(result_path(run.name, s).is_file() for s in run.seeds)
+                print(f"{group:28s} {run.name:36s} {done}/{len(run.seeds)} seeds done")
+        return
     if args.action == "run":
         run_experiments(args.only)
     write_report()

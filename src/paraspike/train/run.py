@@ -5,8 +5,9 @@ already holds a run: two runs are never mixed in one folder). ``--resume CKPT`` 
 wrote ``CKPT`` in its own folder. The folder receives ``config.yaml`` (the resolved config),
 ``metrics.json`` (test accuracy, per-epoch wall time, per-layer binary firing rates, the data sizes and
 budget, what computed each neuron layer, the learning-rate schedule, machine, versions, seed), CSV and
-TensorBoard logs, ``checkpoints/last.ckpt`` and ``weights_rank<r>.pt`` (the final parameters of each
-process).
+TensorBoard logs, ``checkpoints/last.ckpt`` (with early stopping also ``checkpoints/best.ckpt``, the weights of the
+epoch with the best monitored loss, which the test then uses) and ``weights_rank<r>.pt`` (the tested
+parameters of each process).
 """
 
 from __future__ import annotations
@@ -111,6 +112,14 @@ def _schedule_note(config: dict[str, Any], resume: str | None) -> dict[str, Any]
     return note
 
 
+def _tested_note(best: ModelCheckpoint | None) -> dict[str, Any]:
+    """Which weights the test used: the last epoch's, or (early stopping) the best monitored epoch's."""
+    if best is None or not best.best_model_path:
+        return {"weights": "last epoch"}
+    saved = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
+    return {"weights": "best epoch", "epoch": int(saved["epoch"]), best.monitor: float(best.best_model_score)}
+
+
 def train(config: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
     """Fit and test the configured model; returns (and writes) the metrics, with ``run_folder``."""
     inherited = os.environ.get(_FOLDER_VARIABLE)
@@ -128,10 +137,13 @@ def train(config: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
     callbacks: list[Callback] = [checkpoint, timer, LearningRateMonitor(logging_interval="epoch")]
     if config["stop_after_epochs"]:
         callbacks.append(_StopAfter(config["stop_after_epochs"]))
-    if config["early_stopping"]["patience"]:
-        callbacks.append(
-            EarlyStopping(config["early_stopping"]["monitor"], patience=config["early_stopping"]["patience"])
+    stopping = config["early_stopping"]
+    best: ModelCheckpoint | None = None
+    if stopping["patience"]:  # stop when the monitored loss stalls; test the best epoch's weights
+        best = ModelCheckpoint(
+            dirpath=folder / "checkpoints", filename="best", monitor=stopping["monitor"], save_top_k=1
         )
+        callbacks += [EarlyStopping(stopping["monitor"], patience=stopping["patience"]), best]
     trainer = L.Trainer(
         default_root_dir=folder,
         logger=[CSVLogger(folder, name="logs"), TensorBoardLogger(folder, name="tensorboard")],
@@ -151,13 +163,15 @@ def train(config: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
             os.environ.pop(_FOLDER_VARIABLE, None)
     if resume is not None:
         schedule["resumed_at_epoch"] = timer.first_epoch
+    epochs = int(trainer.current_epoch)
+    monitor = FiringRateMonitor(module.model)
+    tested_checkpoint = best.best_model_path if best is not None and best.best_model_path else None
+    tested = trainer.test(module, datamodule=data, ckpt_path=tested_checkpoint, verbose=False)
+    monitor.remove()
     torch.save(
         {k: v.detach().cpu() for k, v in module.model.named_parameters()},
         folder / f"weights_rank{trainer.global_rank}.pt",
     )
-    monitor = FiringRateMonitor(module.model)
-    tested = trainer.test(module, datamodule=data, verbose=False)
-    monitor.remove()
     device = next(module.model.parameters()).device
     metrics = {
         "name": config["name"],
@@ -165,7 +179,8 @@ def train(config: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
         "seed": config["seed"],
         "run_folder": str(folder),
         **task.summarize(tested, module, data),
-        "epochs": int(trainer.current_epoch),
+        "epochs": epochs,
+        "tested": _tested_note(best),
         "epoch_seconds": timer.seconds,
         "firing_rate_binary": monitor.rates(),
         "firing_rate_overall": monitor.overall(),

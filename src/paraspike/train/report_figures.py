@@ -1,0 +1,73 @@
+"""Figures of the experiment report (matplotlib, optional: without it no figure is drawn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["plot_accuracy", "plot_forecasts"]
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def plot_accuracy(rows: list[dict[str, Any]], path: Path) -> None:
+    """Bars of test accuracy (mean, std error bars) per run, one panel per group."""
+    plt = _pyplot()
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    if plt is None or not groups:
+        return
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
+    for ax, group in zip(axes[0], groups, strict=True):
+        mine = [r for r in rows if r["group"] == group]
+        names = [r["run"].name.split("-", 1)[1] for r in mine]
+        means = [100 * r["metrics"]["acc"][0] for r in mine]
+        ax.bar(names, means, yerr=[100 * r["metrics"]["acc"][1] for r in mine], capsize=3)
+        ax.set_title(group)
+        ax.set_ylabel("test accuracy (%)")
+        ax.tick_params(axis="x", rotation=60)
+        ax.set_ylim(max(0, min(means) - 10), 100)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_forecasts(rows: list[dict[str, Any]], variants: tuple[str, ...], path: Path) -> None:
+    """One panel per horizon: the first test window's last variable (history, truth) and the seed-0
+    forecasts of ``variants``, in normalised units."""
+    plt = _pyplot()
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    if plt is None or not groups:
+        return
+    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 3.6), squeeze=False)
+    for ax, group in zip(axes[0], groups, strict=True):
+        mine = [r for r in rows if r["group"] == group]
+        example = next(iter(mine[0]["examples"].values()))
+        history = [step[-1] for step in example["input"]]
+        truth = [step[-1] for step in example["target"]]
+        future = range(len(history), len(history) + len(truth))
+        ax.plot(range(len(history)), history, color="0.5", label="history")
+        ax.plot(future, truth, color="black", linewidth=2, label="truth")
+        for r in mine:
+            variant = r["run"].variant
+            if variant in variants and r["examples"].get(0):
+                prediction = [step[-1] for step in r["examples"][0]["prediction"]]
+                ax.plot(future, prediction, label=variant)
+        variable = mine[0]["data"]["variables"][-1]
+        ax.set_title(f"{group.removeprefix('forecast-')}: {variable}, first test window")
+        ax.set_xlabel("time step")
+        ax.set_ylabel("normalised value")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
