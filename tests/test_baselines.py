@@ -176,6 +176,20 @@ def test_masked_psn_single_step_equals_spikingjelly_then_continues_past_T():
     assert torch.equal(stepped, ours(x))
 
 
+@pytest.mark.parametrize("lambda_", [0.0, 1.0])
+def test_masked_psn_sliding_init_starts_as_the_sliding_psn(lambda_):
+    x = torch.randn(12, 3, 5, dtype=torch.float64)
+    masked = MaskedPSN(4, 12, lambda_init=lambda_, weight_init="sliding").double()
+    sliding = SlidingPSN(4).double()
+    torch.testing.assert_close(masked(x), sliding(x))  # zero outside the band: dense or masked alike
+    masked.reset()
+    x.requires_grad_(True)
+    masked(x).sum().backward()
+    assert masked.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="weight_init"):
+        MaskedPSN(4, 12, weight_init="zeros")
+
+
 def test_masked_psn_dense_phase_rejects_other_lengths():
     with pytest.raises(ValueError, match="exactly T=8 steps"):
         MaskedPSN(k=2, T=8)(torch.randn(5, 2, 3))

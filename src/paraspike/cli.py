@@ -1,9 +1,10 @@
-"""The paraspike command line: demo, train, data download, bench scan|speed, build-kernels."""
+"""The paraspike command line: demo, train, lm stream|generate, data download, bench, build-kernels."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 __all__ = ["main", "build_parser"]
 
@@ -23,8 +24,10 @@ TRAIN_EPILOG = (
 def build_parser() -> argparse.ArgumentParser:
     from paraspike import __version__, demo
     from paraspike.bench import contention as bench_contention
+    from paraspike.bench import lm as bench_lm
     from paraspike.bench import scan as bench_scan
     from paraspike.bench import speed as bench_speed
+    from paraspike.tasks import lm_commands as lm_tools
 
     parser = argparse.ArgumentParser(prog="paraspike", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"paraspike {__version__}")
@@ -60,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_contention.add_arguments(contention_parser)
     contention_parser.set_defaults(run=bench_contention.main)
+    lm_bench_parser = benches.add_parser(
+        "lm",
+        help="training speed of the spiking SSM language model per neuron",
+        description="Forward+backward of the spiking SSM language model with each neuron, interleaved in one "
+        "process: tokens per second, ratio to the DSN, parameters, peak memory.",
+    )
+    bench_lm.add_arguments(lm_bench_parser)
+    lm_bench_parser.set_defaults(run=bench_lm.main)
     train_parser = commands.add_parser(
         "train",
         help="train and test a configured model (Lightning)",
@@ -80,6 +91,24 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     train_parser.set_defaults(run=_train)
+    lm_parser = commands.add_parser(
+        "lm", help="run a trained language model", description="Run a trained language model (a run folder)."
+    )
+    lm_commands = lm_parser.add_subparsers(dest="lm_command", required=True, metavar="ACTION")
+    stream_parser = lm_commands.add_parser(
+        "stream",
+        help="a long text in one pass, in constant memory: bits, tokens/s, peak memory",
+        description="Read the first n tokens of a text in one pass with the state carried, chunk by chunk, "
+        "for each n of --lengths; report bits per token, tokens per second and peak memory.",
+    )
+    generate_parser = lm_commands.add_parser(
+        "generate",
+        help="continue a prompt, one token at a time (the recurrent form)",
+        description="Read the prompt, then generate one token at a time in single-step mode.",
+    )
+    lm_tools.add_arguments(stream_parser, generate_parser)
+    stream_parser.set_defaults(run=lambda args: _guarded("lm stream", lm_tools.stream_main, args))
+    generate_parser.set_defaults(run=lambda args: _guarded("lm generate", lm_tools.generate_main, args))
     data_parser = commands.add_parser("data", help="datasets", description="Dataset utilities.")
     data_commands = data_parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     download_parser = data_commands.add_parser(
@@ -111,6 +140,13 @@ def _fail(command: str, error: BaseException) -> None:
     message = error.args[0] if error.args else str(error)
     print(f"paraspike {command}: error: {message}", file=sys.stderr)
     raise SystemExit(2) from None
+
+
+def _guarded(command: str, run: Any, args: argparse.Namespace) -> None:
+    try:
+        run(args)
+    except (FileNotFoundError, ValueError) as error:
+        _fail(command, error)
 
 
 def _train(args: argparse.Namespace) -> None:

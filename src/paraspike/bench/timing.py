@@ -45,21 +45,25 @@ def _status_kib(field: str) -> int:
 
 
 class PeakMemory:
-    """Peak memory (MiB) of a block above what was in use when it started; ``None`` if unmeasurable."""
+    """Peak memory (MiB) of a block above what was in use when it started (``mib``; ``None`` if
+    unmeasurable) and what was in use then (``base_mib``: resident memory on CPU, allocated on CUDA)."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.mib: float | None = None
+        self.base_mib: float | None = None
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             self._base = torch.cuda.memory_allocated(self.device)
+            self.base_mib = self._base / 2**20
         else:
             try:
                 Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
                 self._base = _status_kib("VmRSS")
+                self.base_mib = self._base / 1024
             except OSError:
                 self._base = None
         return self

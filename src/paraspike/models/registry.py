@@ -3,7 +3,7 @@
 ``input_shape`` is one sample's shape as the data module yields it: ``[T, C, L]`` for sequences,
 ``[T, C, H, W]`` for event frames, ``[C, H, W]`` for static images (then ``steps`` is required),
 ``[window, variables]`` for forecasters, whose ``classes`` is the number of outputs
-``horizon * variables``.
+``horizon * variables``, ``[context]`` for language models, whose ``classes`` is the vocabulary.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from paraspike.models.linear_forecast import LinearForecaster
 from paraspike.models.sequential_image import SequentialImageNet
 from paraspike.models.sew_resnet import SEWResNet
 from paraspike.models.spikformer import CausalSpikformer, Spikformer
+from paraspike.models.spiking_ssm import SpikingSSMLM
 from paraspike.models.vgg import SpikingVGG
 
 __all__ = ["build_model", "model_names"]
@@ -45,6 +46,11 @@ def _forecaster(kind: type[nn.Module]) -> Any:
     return build
 
 
+def _language(shape: tuple[int, ...], vocab: int, neuron: str, options: dict, **kw: Any) -> nn.Module:
+    (context,) = shape
+    return SpikingSSMLM(vocab, neuron=neuron, neuron_options=options, steps=context, **kw)
+
+
 _MODELS = {
     "sequential-image": (_sequential, 3),
     "vgg": (_vgg, 4),
@@ -52,6 +58,7 @@ _MODELS = {
     "spikformer": (_forecaster(Spikformer), 2),
     "spikformer-causal": (_forecaster(CausalSpikformer), 2),
     "linear-forecast": (_forecaster(LinearForecaster), 2),
+    "spiking-ssm-lm": (_language, 1),
 }
 
 

@@ -128,6 +128,10 @@ class MaskedPSN(MemoryModule):
         lambda_init: initial ``lambda_`` (0: dense; raise it to 1 during training).
         surrogate, surrogate_alpha: surrogate gradient (default arctan, alpha 2).
         step_mode: ``"m"`` or ``"s"``.
+        weight_init: ``"kaiming"`` (SpikingJelly's: kaiming-uniform over fan-in ``T``, so each of the
+            ``k`` taps that survive masking starts near ``1/sqrt(T)``: at long ``T`` the neuron starts
+            silent) or ``"sliding"`` (every row starts as :class:`SlidingPSN`'s taps ``2^-(k-1-j)`` on
+            its band and zero elsewhere: a sliding PSN that may learn to read further back while dense).
     """
 
     def __init__(
@@ -138,6 +142,7 @@ class MaskedPSN(MemoryModule):
         surrogate: str = "atan",
         surrogate_alpha: float | None = None,
         step_mode: str = "m",
+        weight_init: str = "kaiming",
     ) -> None:
         super().__init__(step_mode)
         check_positive_int("k", k)
@@ -147,7 +152,14 @@ class MaskedPSN(MemoryModule):
         self.surrogate_alpha = resolve_surrogate_alpha(surrogate, surrogate_alpha)
         self.weight, self.bias = _psn_parameters(T)
         ones = torch.ones(T, T)
-        self.register_buffer("mask0", torch.tril(ones) * torch.triu(ones, -(k - 1)))
+        band = torch.tril(ones) * torch.triu(ones, -(k - 1))
+        if weight_init == "sliding":  # W[i, i - (k-1) + j] = 2^-(k-1-j): the diagonal d = i - col gets 2^-d
+            distance = torch.arange(T).unsqueeze(1) - torch.arange(T).unsqueeze(0)
+            with torch.no_grad():
+                self.weight.copy_(band * torch.pow(2.0, -distance.clamp(min=0).float()))
+        elif weight_init != "kaiming":
+            raise ValueError(f"MaskedPSN weight_init must be 'kaiming' or 'sliding', got {weight_init!r}")
+        self.register_buffer("mask0", band)
         self.register_buffer("mask1", ones)
         self.register_buffer("_lambda", torch.as_tensor(float(lambda_init)))
         self.register_memory("time_step")

@@ -9,6 +9,7 @@ task             module
 ================ ===================================================================
 classification   :mod:`paraspike.tasks.classification` (images, event frames)
 forecasting      :mod:`paraspike.tasks.forecasting` (multivariate time series)
+language         :mod:`paraspike.tasks.language` (next-token prediction, length extrapolation)
 ================ ===================================================================
 """
 
@@ -19,7 +20,11 @@ from types import ModuleType
 
 __all__ = ["TASKS", "get_task"]
 
-TASKS = {"classification": "paraspike.tasks.classification", "forecasting": "paraspike.tasks.forecasting"}
+TASKS = {
+    "classification": "paraspike.tasks.classification",
+    "forecasting": "paraspike.tasks.forecasting",
+    "language": "paraspike.tasks.language",
+}
 
 
 def get_task(name: str) -> ModuleType:

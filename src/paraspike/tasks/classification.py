@@ -11,7 +11,6 @@ so a resumed or multi-process run sees the same batches as an uninterrupted one.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
@@ -24,7 +23,7 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 from paraspike.data import emulate_saccade_events, load_dataset, present_sequentially
 from paraspike.data.sequential import PRESENTATIONS
 from paraspike.models import build_model
-from paraspike.neurons import MaskedPSN, reset_net
+from paraspike.neurons import reset_net
 from paraspike.tasks.common import EpochShuffleSampler, ScheduledModule
 
 __all__ = ["SpikeDataModule", "SpikeClassifier", "prepare_inputs", "build", "summarize"]
@@ -102,15 +101,6 @@ class SpikeClassifier(ScheduledModule):
         self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
         self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
         self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
-
-    def on_train_epoch_start(self) -> None:
-        """Masked PSN's progressive masking (PSN paper): ``lambda_`` rises linearly from 0 at the first
-        epoch to 1 at epoch ``ceil(max_epochs / 2)`` and stays there, so the trained and tested model
-        is the fully masked (k-tap) neuron."""
-        ramp = max(1, math.ceil(int(self.trainer.max_epochs or 1) / 2))
-        for module in self.model.modules():
-            if isinstance(module, MaskedPSN):
-                module.lambda_ = min(1.0, self.current_epoch / ramp)
 
     def forward(self, x: Tensor) -> Tensor:
         reset_net(self.model)

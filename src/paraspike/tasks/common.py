@@ -29,6 +29,8 @@ import lightning as L
 import torch
 from torch.utils.data import Sampler
 
+from paraspike.neurons import MaskedPSN
+
 __all__ = ["build_optimizer", "schedule_factor", "ScheduledModule", "EpochShuffleSampler", "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -88,6 +90,15 @@ class ScheduledModule(L.LightningModule):
         if interval not in ("epoch", "step"):
             raise ValueError(f"optim.interval must be 'epoch' or 'step', got {interval!r}")
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": interval}}
+
+    def on_train_epoch_start(self) -> None:
+        """Masked PSN's progressive masking (PSN paper): ``lambda_`` rises linearly from 0 at the first
+        epoch to 1 at epoch ``ceil(max_epochs / 2)`` and stays there, so the trained and tested model
+        is the fully masked (k-tap) neuron, which runs on any length."""
+        ramp = max(1, math.ceil(int(self.trainer.max_epochs or 1) / 2))
+        for module in self.modules():
+            if isinstance(module, MaskedPSN):
+                module.lambda_ = min(1.0, self.current_epoch / ramp)
 
     def on_train_start(self) -> None:
         """Set every learning rate from the closed form at the current progress: after ``--resume`` the

@@ -17,7 +17,7 @@ import yaml
 __all__ = ["DEFAULTS", "load_config", "apply_overrides"]
 
 DEFAULTS: dict[str, Any] = {
-    "task": "classification",  # classification | forecasting (paraspike.tasks)
+    "task": "classification",  # classification | forecasting | language (paraspike.tasks)
     "name": "run",
     "seed": 0,
     "out": "runs",
@@ -39,10 +39,21 @@ DEFAULTS: dict[str, Any] = {
         # forecasting (paraspike.data.series)
         "window": 96,
         "horizon": 24,
-        "split": [0.6, 0.2, 0.2],  # train / validation / test fractions of the windows, in time order
+        "split": [0.6, 0.2, 0.2],  # train / validation / test fractions, in order (forecast windows, kjv text)
         "normalize": "zscore",  # zscore | maxabs | none, fitted on the training rows
         "train_stride": 1,  # use every n-th training window
         "val_stride": 1,  # use every n-th validation window (the test part keeps all)
+        # language modelling (paraspike.data.text, paraspike.tasks.language)
+        "tokens": "bytes",  # bytes | words
+        "context": 512,  # training context (tokens)
+        "train_windows": 2000,  # random training windows per epoch
+        "eval_lengths": [],  # the extrapolation study's segment lengths (empty: no study)
+        "eval_tokens": 65536,  # held-out tokens the study reads (from the start of the test part)
+        "eval_stream": True,  # also read them in one pass with the state carried
+        "eval_chunk": 2048,  # tokens per call when reading long segments
+        "eval_batch": 16,  # segments per batch in the study
+        "sample_prompt": "",  # a greedy sample after this prompt goes into the metrics (empty: none)
+        "sample_tokens": 200,
     },
     "model": {"name": "sequential-image", "neuron": "dsn", "neuron_options": {}, "options": {}},
     "optim": {
