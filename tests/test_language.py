@@ -269,3 +269,33 @@ def test_random_windows_are_seeded_per_epoch_and_sharded():
     assert sorted(shards[0] + shards[1]) == sorted(a)
     with pytest.raises(ValueError, match="shorter than data.context"):
         TextWindows(torch.arange(5), 10)
+
+
+def test_language_report_tables_and_extrapolation_plot(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from paraspike.train import experiments, load_config, report
+
+    monkeypatch.setattr(experiments, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
+    runs = {r.variant: r for r in experiments.EXPERIMENTS["lm-kjv"]}
+    config = load_config(runs["dsn"].config, list(runs["dsn"].overrides))
+    data = {"source": "bible", "split": "contiguous", "vocab": 256, "train_tokens": 9, "val_tokens": 1}
+    data |= {"test_tokens": 1, "tokens": "bytes", "context": 512}
+    for variant, seed, shift in (("dsn", 0, 0.0), ("dsn", 1, 0.2), ("lif", 0, 1.0)):
+        fresh = {str(n): {"bits": 2.0 + shift - n / 10_000} for n in (128, 16384)}
+        metrics = {"seed": seed, "task": "language", "test_bits": 2.0 + shift, "test_perplexity": 4.0 + shift}
+        metrics |= {"epochs": 12, "epoch_seconds": [100.0], "firing_rate_overall": 0.1, "firing_rate_binary": {}}
+        metrics |= {"parameters": 10, "parameter_counts": {"total": 10, "neurons": 2}, "data": data, "config": config}
+        metrics |= {"extrapolation": {"tokens": 131072, "fresh": fresh, "stream": {"bits": 1.5 + shift}}}
+        metrics |= {"sample": {"prompt": "Ge1:1", "greedy": " In the\nbeginning"}}
+        path = tmp_path / "results" / runs[variant].name / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(metrics))
+    target = tmp_path / "results.md"
+    report.write_report(target)
+    text = target.read_text()
+    assert "| lm-kjv-dsn | 2.087 +- 0.141 | 0.462 +- 0.141 | 1.600 +- 0.141 |" in text
+    assert "| lm-kjv-lif | 2.987 | 1.362 | 2.500 |" in text
+    assert "| 0,1 | 2.100 +- 0.141 | 4.10 +- 0.14 | 10 (2) | 10,240 | 0.100 |" in text  # 2000 x 512 tokens / 100 s
+    assert "- lm-kjv-dsn: `Ge1:1 In the / beginning`" in text
+    assert (tmp_path / "results" / "lm-kjv.png").is_file()

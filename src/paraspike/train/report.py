@@ -19,6 +19,7 @@ from paraspike.train.experiments import EXPERIMENTS, FORECAST_CONFIGS, RESULTS, 
 __all__ = ["write_report", "collect_rows"]
 
 _FORECAST_METRICS = ("rse", "r2", "mse", "mae")
+_METRICS = {"classification": ("acc",), "forecasting": _FORECAST_METRICS, "language": ("bits", "perplexity")}
 _PLOTTED = ("dsn", "lif", "ann", "causal-dsn", "linear")  # forecasts drawn against the truth
 
 
@@ -35,7 +36,7 @@ def collect_rows() -> list[dict[str, Any]]:
             if not found:
                 continue
             task = found[0].get("task", "classification")
-            names = ("acc",) if task == "classification" else _FORECAST_METRICS
+            names = _METRICS[task]
             epochs = [t for m in found for t in m["epoch_seconds"]]
             rates = [m["firing_rate_overall"] for m in found if m["firing_rate_overall"] is not None]
             rows.append(
@@ -57,6 +58,7 @@ def collect_rows() -> list[dict[str, Any]]:
                     },
                     "examples": {m["seed"]: m.get("example") for m in found},
                     "budget": found[0]["config"],
+                    "found": found,
                 }
             )
     return rows
@@ -172,6 +174,19 @@ def _forecast_summary(rows: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def _language_section(group: str, mine: list[dict[str, Any]]) -> list[str]:
+    from paraspike.train.report_lm import language_section
+
+    return language_section(group, mine, RESULTS)
+
+
+_SECTIONS = {
+    "classification": _classification_section,
+    "forecasting": _forecast_section,
+    "language": _language_section,
+}
+
+
 def write_report(path: Path = Path("docs/results.md")) -> None:
     """Write ``path`` and the figures from every result file found."""
     rows = collect_rows()
@@ -180,14 +195,18 @@ def write_report(path: Path = Path("docs/results.md")) -> None:
         mine = [r for r in rows if r["group"] == group]
         if not mine:
             continue
-        section = _classification_section if mine[0]["task"] == "classification" else _forecast_section
+        section = _SECTIONS[mine[0]["task"]]
         lines += [*section(group, mine), *_layer_rates(mine), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
-    from paraspike.train.report_figures import plot_accuracy, plot_forecasts
+    from paraspike.train.report_figures import plot_accuracy, plot_extrapolation, plot_forecasts
 
     plot_accuracy([r for r in rows if r["task"] == "classification"], RESULTS / "accuracy.png")
     for dataset in FORECAST_CONFIGS:
         mine = [r for r in rows if r["group"].startswith(f"forecast-{dataset}-h")]
         if mine:
             plot_forecasts(mine, _PLOTTED, RESULTS / f"forecast_{dataset}.png")
+    for group in EXPERIMENTS:
+        mine = [r for r in rows if r["group"] == group and r["task"] == "language"]
+        if mine:
+            plot_extrapolation(mine, RESULTS / f"{group}.png")

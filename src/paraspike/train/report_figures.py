@@ -71,3 +71,39 @@ def plot_forecasts(rows: list[dict[str, Any]], variants: tuple[str, ...], path: 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_extrapolation(rows: list[dict[str, Any]], path: Path) -> None:
+    """Bits per token against the evaluation length (log scale), mean and spread over seeds, one line
+    per run; the streaming pass as a dotted level in the same colour."""
+    plt = _pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    context = None
+    for r in rows:
+        studies = [m["extrapolation"] for m in r["found"] if m.get("extrapolation")]
+        if not studies:
+            continue
+        context = r["budget"]["data"]["context"]
+        lengths = sorted({int(n) for s in studies for n in s["fresh"]})
+        means, spreads = [], []
+        for n in lengths:
+            values = [s["fresh"][str(n)]["bits"] for s in studies if str(n) in s["fresh"]]
+            means.append(sum(values) / len(values))
+            spreads.append((max(values) - min(values)) / 2)
+        line = ax.errorbar(lengths, means, yerr=spreads, marker="o", capsize=3, label=r["run"].variant or r["run"].name)
+        streams = [s["stream"]["bits"] for s in studies if "stream" in s]
+        if streams:
+            ax.axhline(sum(streams) / len(streams), linestyle=":", color=line[0].get_color(), linewidth=1)
+    if context is not None:
+        ax.axvline(context, color="0.6", linestyle="--", linewidth=1, label=f"training context {context}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("evaluation length L (tokens, fresh state per segment)")
+    ax.set_ylabel("bits per token (test)")
+    ax.set_title("length extrapolation (dotted: one pass with the state carried)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
