@@ -161,6 +161,12 @@ def _train(args: argparse.Namespace) -> None:
         metrics = train(config, resume=args.resume)
     except FileNotFoundError as error:  # data or checkpoint missing: the message says where and what to do
         _fail("train", error)
+    if metrics.get("task") == "rl":
+        print(
+            f"evaluation return: best {metrics['best_return']:.1f}, final {metrics['final_return']:.1f}; "
+            f"{metrics['steps_per_second']:.0f} steps/s; results in {metrics['run_folder']}"
+        )
+        return
     scores = {k: v for k, v in metrics.items() if k.startswith("test_") and isinstance(v, float)}
     shown = ", ".join(f"{k[5:]} {v:.4f}" for k, v in scores.items())
     print(f"test: {shown}; binary firing rate {metrics['firing_rate_overall']}; results in {metrics['run_folder']}")

@@ -3,7 +3,8 @@
 ``input_shape`` is one sample's shape as the data module yields it: ``[T, C, L]`` for sequences,
 ``[T, C, H, W]`` for event frames, ``[C, H, W]`` for static images (then ``steps`` is required),
 ``[window, variables]`` for forecasters, whose ``classes`` is the number of outputs
-``horizon * variables``, ``[context]`` for language models, whose ``classes`` is the vocabulary.
+``horizon * variables``, ``[context]`` for language models, whose ``classes`` is the vocabulary,
+``[observations]`` for actors, whose ``classes`` is the number of actions.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from paraspike.models.linear_forecast import LinearForecaster
+from paraspike.models.popsan import MLPActor, SpikingActor
 from paraspike.models.sequential_image import SequentialImageNet
 from paraspike.models.sew_resnet import SEWResNet
 from paraspike.models.spikformer import CausalSpikformer, Spikformer
@@ -51,6 +53,21 @@ def _language(shape: tuple[int, ...], vocab: int, neuron: str, options: dict, **
     return SpikingSSMLM(vocab, neuron=neuron, neuron_options=options, steps=context, **kw)
 
 
+def _spiking_actor(shape: tuple[int, ...], actions: int, neuron: str, options: dict, **kw: Any) -> nn.Module:
+    if "hidden" in kw:
+        kw["hidden"] = tuple(kw["hidden"])
+    return SpikingActor(shape[0], actions, neuron, options, **kw)
+
+
+_SPIKING_ACTOR_ONLY = ("steps", "population", "output_population", "state")
+
+
+def _mlp_actor(shape: tuple[int, ...], actions: int, neuron: str, options: dict, **kw: Any) -> nn.Module:
+    for key in _SPIKING_ACTOR_ONLY:  # a config's spiking-actor options, meaningless for the ANN actor
+        kw.pop(key, None)
+    return MLPActor(shape[0], actions, tuple(kw.pop("hidden", (256, 256))), **kw)
+
+
 _MODELS = {
     "sequential-image": (_sequential, 3),
     "vgg": (_vgg, 4),
@@ -59,6 +76,8 @@ _MODELS = {
     "spikformer-causal": (_forecaster(CausalSpikformer), 2),
     "linear-forecast": (_forecaster(LinearForecaster), 2),
     "spiking-ssm-lm": (_language, 1),
+    "spiking-actor": (_spiking_actor, 1),
+    "mlp-actor": (_mlp_actor, 1),
 }
 
 

@@ -17,7 +17,7 @@ import yaml
 __all__ = ["DEFAULTS", "load_config", "apply_overrides"]
 
 DEFAULTS: dict[str, Any] = {
-    "task": "classification",  # classification | forecasting | language (paraspike.tasks)
+    "task": "classification",  # classification | forecasting | language | rl (paraspike.tasks)
     "name": "run",
     "seed": 0,
     "out": "runs",
@@ -78,6 +78,28 @@ DEFAULTS: dict[str, Any] = {
         "gradient_clip_val": None,
     },
     "early_stopping": {"monitor": "val_loss", "patience": 0},  # patience 0: off
+    # reinforcement learning (task: rl, paraspike.tasks.rl): TD3 with Fujimoto's defaults
+    "rl": {
+        "env": "Hopper-v4",
+        "total_steps": 1_000_000,
+        "random_steps": 25_000,
+        "batch_size": 256,
+        "buffer_size": 1_000_000,
+        "discount": 0.99,
+        "tau": 0.005,
+        "exploration_noise": 0.1,
+        "target_noise": 0.2,
+        "target_noise_clip": 0.5,
+        "policy_delay": 2,
+        "eval_every": 5_000,
+        "eval_episodes": 10,
+        "actor_lr": 3e-4,
+        "critic_lr": 3e-4,
+        "critic_hidden": [256, 256],
+        "actor_state": "reset",  # reset | carry: the spiking actor's state across environment steps
+        "window": 1,  # consecutive steps per sampled window (carry: > 1, the first burn_in steps build the state)
+        "burn_in": 0,
+    },
 }
 
 

@@ -11,7 +11,9 @@ Groups: image and event classification (``sfmnist``, ``nmnist``, ``smnist``, ``m
 neuron, the causal Spikformer over the series' own time, the non-spiking Transformer of the same
 layers, a linear model and the persistence forecast; ``...-revin`` groups add reversible instance
 normalisation to the DSN, LIF and non-spiking Spikformers) and language modelling (``lm-kjv``: the
-spiking SSM with each neuron and the length-extrapolation study; ``lm-wikitext2``: bytes and words).
+spiking SSM with each neuron and the length-extrapolation study; ``lm-wikitext2``: bytes and words)
+and reinforcement learning (``rl-hopper``: TD3 with DSN, binary DSN, LIF and ANN actors;
+``rl-hopper-carry``: the DSN actor with its state carried across each episode).
 """
 
 from __future__ import annotations
@@ -131,7 +133,23 @@ def _language() -> dict[str, list[Run]]:
     return {"lm-kjv": kjv, "lm-wikitext2": wikitext}
 
 
-EXPERIMENTS: dict[str, list[Run]] = {**_CLASSIFICATION, **_forecasting(), **_language()}
+_HOPPER = "configs/rl_hopper.yaml"
+RL_ACTORS: dict[str, tuple[str, ...]] = {
+    "dsn": ("model.neuron=dsn",),
+    "dsn-binary": ("model.neuron=dsn-binary",),
+    "lif": ("model.neuron=lif",),
+    "ann": ("model.name=mlp-actor",),
+}
+
+
+def _reinforcement() -> dict[str, list[Run]]:
+    actors = [Run(f"rl-hopper-{a}", _HOPPER, overrides, variant=a) for a, overrides in RL_ACTORS.items()]
+    carried = ("model.neuron=dsn", "rl.actor_state=carry", "rl.window=4", "rl.burn_in=2")
+    carry = Run("rl-hopper-dsn-carry", _HOPPER, carried, (0,), variant="dsn-carry")
+    return {"rl-hopper": actors, "rl-hopper-carry": [carry]}
+
+
+EXPERIMENTS: dict[str, list[Run]] = {**_CLASSIFICATION, **_forecasting(), **_language(), **_reinforcement()}
 
 
 def result_path(run: str, seed: int) -> Path:

@@ -128,6 +128,11 @@ def train(config: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
     else:
         folder = resumed_run_folder(resume) if resume is not None else new_run_folder(config)
     folder.mkdir(parents=True, exist_ok=True)
+    if config["task"] == "rl":  # TD3 has its own loop (no Lightning): paraspike.tasks.rl
+        from paraspike.tasks.rl import run_rl
+
+        print(f"paraspike: run folder {folder}", flush=True)
+        return run_rl(config, folder, resume)
     L.seed_everything(config["seed"], workers=True, verbose=False)
     task = get_task(config["task"])
     module, data = task.build(config)
