@@ -256,3 +256,34 @@ def test_a_saved_buffer_loads_into_a_larger_or_smaller_one():
     assert larger.size == 50 and larger.total == 60
     larger.add(np.array([60]), np.array([0.0]), 0.0, np.array([61]), False)
     assert larger.sample(300, 1, np.random.default_rng(1)).obs.max() == 60
+
+
+def test_rl_report_table_and_learning_curves(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from paraspike.train import experiments, load_config, report
+
+    monkeypatch.setattr(experiments, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
+    runs = {r.variant: r for r in experiments.EXPERIMENTS["rl-hopper"]}
+    config = load_config(runs["dsn"].config, list(runs["dsn"].overrides))
+    for variant, seed, returns in (
+        ("dsn", 0, [100.0, 900.0, 700.0]),
+        ("dsn", 1, [300.0, 500.0, 900.0]),
+        ("ann", 0, [50.0, 60.0, 70.0]),
+    ):
+        evaluations = [{"step": 5000 * (i + 1), "mean": r, "std": 1.0} for i, r in enumerate(returns)]
+        metrics = {"seed": seed, "task": "rl", "env": "Hopper-v4", "evaluations": evaluations}
+        metrics |= {"best_return": max(returns), "final_return": returns[-1], "steps_per_second": 80.0}
+        metrics |= {"learning_steps_per_second": 50.0 if variant == "dsn" else None}
+        metrics |= {"firing_rate_overall": 0.2 if variant == "dsn" else None, "firing_rate_binary": {}}
+        metrics |= {"parameters": 1000, "critic_parameters": 2000, "config": config}
+        path = tmp_path / "results" / runs[variant].name / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(metrics))
+    target = tmp_path / "results.md"
+    report.write_report(target)
+    text = target.read_text()
+    assert "| 0,1 | 900 +- 0 | 800 +- 141 | 50 (80) | 1,000 | 0.200 |" in text  # best: both 900; final: 700, 900
+    assert "| 0 | 70 +- 0 | 70 +- 0 | - (80) | 1,000 | - |" in text
+    assert "Hopper-v4" in text and "100,000 environment steps" in text
+    assert (tmp_path / "results" / "rl-hopper.png").is_file()

@@ -3,8 +3,10 @@
 One section per group of :data:`paraspike.train.experiments.EXPERIMENTS`: classification groups
 report test accuracy, forecasting groups RSE, R^2, MSE and MAE (mean and standard deviation over the
 seeds), with time per epoch, binary firing rate, parameter count and the command that reruns each
-row. Figures: ``accuracy.png`` (classification) and ``forecast_<dataset>.png`` (one test window's
-forecast against the truth per dataset and horizon).
+row. Language groups add the length-extrapolation study, RL groups best and final evaluation return.
+Figures: ``accuracy.png`` (classification), ``forecast_<dataset>.png`` (one test window's forecast
+against the truth per dataset and horizon), ``<group>.png`` for language (bits against evaluation
+length) and RL groups (learning curves).
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ def collect_rows() -> list[dict[str, Any]]:
             if not found:
                 continue
             task = found[0].get("task", "classification")
+            command = command_for(run, found[0]["seed"]) if run.trained else "(not trained)"
+            if task == "rl":
+                from paraspike.train.report_rl import rl_row
+
+                rows.append(rl_row(group, run, found, command))
+                continue
             names = _METRICS[task]
             epochs = [t for m in found for t in m["epoch_seconds"]]
             rates = [m["firing_rate_overall"] for m in found if m["firing_rate_overall"] is not None]
@@ -51,7 +59,7 @@ def collect_rows() -> list[dict[str, Any]]:
                     "rate": statistics.mean(rates) if rates else None,
                     "data": found[0]["data"],
                     "params": found[0]["parameters"],
-                    "command": command_for(run, found[0]["seed"]) if run.trained else "(not trained)",
+                    "command": command,
                     "layer_rates": {
                         layer: statistics.mean(m["firing_rate_binary"][layer] for m in found)
                         for layer in found[0]["firing_rate_binary"]
@@ -180,10 +188,17 @@ def _language_section(group: str, mine: list[dict[str, Any]]) -> list[str]:
     return language_section(group, mine, RESULTS)
 
 
+def _rl_section(group: str, mine: list[dict[str, Any]]) -> list[str]:
+    from paraspike.train.report_rl import rl_section
+
+    return rl_section(group, mine, RESULTS)
+
+
 _SECTIONS = {
     "classification": _classification_section,
     "forecasting": _forecast_section,
     "language": _language_section,
+    "rl": _rl_section,
 }
 
 
@@ -210,3 +225,9 @@ def write_report(path: Path = Path("docs/results.md")) -> None:
         mine = [r for r in rows if r["group"] == group and r["task"] == "language"]
         if mine:
             plot_extrapolation(mine, RESULTS / f"{group}.png")
+    from paraspike.train.report_rl import plot_learning_curves
+
+    for group in EXPERIMENTS:
+        mine = [r for r in rows if r["group"] == group and r["task"] == "rl"]
+        if mine:
+            plot_learning_curves(mine, RESULTS / f"{group}.png")

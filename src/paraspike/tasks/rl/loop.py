@@ -129,11 +129,13 @@ def run_rl(config: dict[str, Any], folder: Path, resume: str | None = None) -> d
     total_steps = settings["total_steps"]
     buffer = ReplayBuffer(observations, actions, min(settings["buffer_size"], total_steps))
     start, history, train_seconds = 0, [], 0.0
+    learning = {"seconds": 0.0, "steps": 0}  # wall time of the steps taken with one update each
     if resume is not None:
         saved = torch.load(resume, map_location="cpu", weights_only=False)
         agent.load_state_dict(saved["agent"])
         buffer.load_state_dict(saved["buffer"])
         start, history, train_seconds = saved["step"], saved["history"], saved["train_seconds"]
+        learning = saved.get("learning", learning)
         torch.set_rng_state(saved["random"]["torch"])
         generator.bit_generator.state = saved["random"]["numpy"]
         random.setstate(saved["random"]["python"])
@@ -172,6 +174,9 @@ def run_rl(config: dict[str, Any], folder: Path, resume: str | None = None) -> d
         if (step + 1) % 1000 == 0:
             elapsed = time.perf_counter() - clock
             train_seconds, clock = train_seconds + elapsed, time.perf_counter()
+            if step + 1 - 1000 >= settings["random_steps"]:
+                learning["seconds"] += elapsed
+                learning["steps"] += 1000
             episodes = statistics.mean(recent) if recent else float("nan")
             logs.row("train", {"step": step + 1, **losses, "episode_return": episodes, "steps_per_s": 1000 / elapsed})
         if (step + 1) % settings["eval_every"] == 0 or step + 1 == total_steps:
@@ -181,11 +186,12 @@ def run_rl(config: dict[str, Any], folder: Path, resume: str | None = None) -> d
             logs.row("eval", {"step": step + 1, "return_mean": history[-1]["mean"], "return_std": history[-1]["std"]})
             bar.set_postfix(eval_return=f"{history[-1]['mean']:.0f}")
             state = {"agent": agent.state_dict(), "buffer": buffer.state_dict(), "step": step + 1, "history": history}
-            state |= {"train_seconds": train_seconds, "random": _random_states(generator)}
+            state |= {"train_seconds": train_seconds, "learning": learning, "random": _random_states(generator)}
             torch.save(state, folder / "checkpoints" / "last.pt")
             clock = time.perf_counter()
     bar.close()
-    return _metrics(config, folder, agent, history, train_seconds, start, total_steps, resume)
+    speed = learning["steps"] / learning["seconds"] if learning["seconds"] else None
+    return _metrics(config, folder, agent, history, train_seconds, speed, start, total_steps, resume)
 
 
 def _metrics(
@@ -194,6 +200,7 @@ def _metrics(
     agent: TD3,
     history: list[dict[str, float]],
     train_seconds: float,
+    learning_speed: float | None,
     start: int,
     total_steps: int,
     resume: str | None,
@@ -214,6 +221,7 @@ def _metrics(
         "evaluations": history,
         "steps": total_steps,
         "steps_per_second": (total_steps - start) / train_seconds if train_seconds else None,
+        "learning_steps_per_second": learning_speed,
         "firing_rate_binary": monitor.rates(),
         "firing_rate_overall": monitor.overall(),
         "parameters": sum(p.numel() for p in agent.actor.parameters()),
