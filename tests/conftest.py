@@ -34,3 +34,11 @@ _import_triton_for_its_interpreter()
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _no_committed_approximation_results(monkeypatch, tmp_path) -> None:
+    """Report tests write into tmp_path: keep write_report away from results/approximation."""
+    from paraspike.train import report
+
+    monkeypatch.setattr(report, "APPROXIMATION", tmp_path / "no-approximation")

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     from paraspike.bench import scan as bench_scan
     from paraspike.bench import speed as bench_speed
     from paraspike.tasks import lm_commands as lm_tools
+    from paraspike.tasks.approximation import command as approx_tools
 
     parser = argparse.ArgumentParser(prog="paraspike", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"paraspike {__version__}")
@@ -109,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     lm_tools.add_arguments(stream_parser, generate_parser)
     stream_parser.set_defaults(run=lambda args: _guarded("lm stream", lm_tools.stream_main, args))
     generate_parser.set_defaults(run=lambda args: _guarded("lm generate", lm_tools.generate_main, args))
+    approx_parser = commands.add_parser(
+        "approx",
+        help="the approximation study: fit a DSN to LIF spike trains",
+        description="Fit one DSN (and the baselines) to the spike trains of LIF neurons with reset: "
+        "targets x input kinds x models x seeds, and the window-k ablation (paraspike.tasks.approximation).",
+    )
+    approx_tools.add_arguments(approx_parser)
+    approx_parser.set_defaults(run=lambda args: _guarded("approx", approx_tools.main, args))
     data_parser = commands.add_parser("data", help="datasets", description="Dataset utilities.")
     data_commands = data_parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     download_parser = data_commands.add_parser(

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DEFAULTS", "load_config", "apply_overrides"]
+__all__ = ["DEFAULTS", "load_config", "load_mapping", "apply_overrides"]
 
 DEFAULTS: dict[str, Any] = {
     "task": "classification",  # classification | forecasting | language | rl (paraspike.tasks)
@@ -193,6 +193,26 @@ def _parse(raw: str) -> Any:
         except ValueError:
             return value
     return value
+
+
+def load_mapping(
+    defaults: dict[str, Any], path: str | os.PathLike[str] | None, overrides: list[str] | None = None
+) -> dict[str, Any]:
+    """``defaults`` updated by the YAML file at ``path`` (if any) and the overrides, with the same
+    checks as :func:`load_config` (unknown keys and wrong types are errors naming the key)."""
+    config = copy.deepcopy(defaults)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} not found (the project's configs are in configs/)")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise TypeError(f"{path}: a config file must hold a mapping at its top level")
+        try:
+            config = _merge(config, loaded)
+        except (KeyError, TypeError) as error:
+            raise type(error)(f"{path}: {error.args[0]}") from None
+    return apply_overrides(config, overrides or [])
 
 
 def load_config(path: str | os.PathLike[str] | None, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -6,7 +6,8 @@ seeds), with time per epoch, binary firing rate, parameter count and the command
 row. Language groups add the length-extrapolation study, RL groups best and final evaluation return.
 Figures: ``accuracy.png`` (classification), ``forecast_<dataset>.png`` (one test window's forecast
 against the truth per dataset and horizon), ``<group>.png`` for language (bits against evaluation
-length) and RL groups (learning curves).
+length) and RL groups (learning curves). The approximation study (``paraspike approx``) adds its section
+from ``results/approximation/results.json`` when present.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 from paraspike.train.experiments import EXPERIMENTS, FORECAST_CONFIGS, RESULTS, command_for, result_path
 
 __all__ = ["write_report", "collect_rows"]
+
+APPROXIMATION = Path("results/approximation")  # paraspike approx (the approximation study)
 
 _FORECAST_METRICS = ("rse", "r2", "mse", "mae")
 _METRICS = {"classification": ("acc",), "forecasting": _FORECAST_METRICS, "language": ("bits", "perplexity")}
@@ -212,6 +215,12 @@ def write_report(path: Path = Path("docs/results.md")) -> None:
             continue
         section = _SECTIONS[mine[0]["task"]]
         lines += [*section(group, mine), *_layer_rates(mine), ""]
+    approximation = APPROXIMATION / "results.json"
+    document = json.loads(approximation.read_text()) if approximation.is_file() else None
+    if document is not None:
+        from paraspike.train.report_approx import approximation_section
+
+        lines += [*approximation_section(document, APPROXIMATION), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     from paraspike.train.report_figures import plot_accuracy, plot_extrapolation, plot_forecasts
@@ -231,3 +240,7 @@ def write_report(path: Path = Path("docs/results.md")) -> None:
         mine = [r for r in rows if r["group"] == group and r["task"] == "rl"]
         if mine:
             plot_learning_curves(mine, RESULTS / f"{group}.png")
+    if document is not None:
+        from paraspike.train.report_approx import plot_traces
+
+        plot_traces(document, APPROXIMATION)
