@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import contextvars
+
 import torch
 from torch import Tensor, nn
 
@@ -89,6 +91,11 @@ def graph_was_freed(tensor: Tensor, max_nodes: int = 32) -> bool:
     return False
 
 
+EXPLICIT_STATE_TRACE: contextvars.ContextVar[bool] = contextvars.ContextVar("explicit_state_trace", default=False)
+"""Set by :func:`paraspike.export.to_onnx` while it traces a single-step network whose state tensors are
+graph inputs (so a traced single-step call is correct there)."""
+
+
 class MemoryModule(StepModeMixin, TorchScriptUnsupported, nn.Module):
     """A module with per-sequence state and a step mode."""
 
@@ -160,7 +167,11 @@ class MemoryModule(StepModeMixin, TorchScriptUnsupported, nn.Module):
     def _traced_forward(self, x: Tensor) -> Tensor:
         """A traced call (``torch.jit.trace``, ``torch.onnx.export``) becomes a graph that runs every call
         from a zero state: only whole sequences (multi-step) from a reset neuron trace correctly, and the
-        call leaves no state behind (the tracer's own check re-runs the model)."""
+        call leaves no state behind (the tracer's own check re-runs the model). Inside
+        :func:`paraspike.export.to_onnx` the state is a graph input set on the module, and a single-step
+        call traces as the serial update."""
+        if EXPLICIT_STATE_TRACE.get() and self.step_mode == "s":
+            return self.single_step_forward(x)
         what = "torch.onnx.export" if torch.onnx.is_in_onnx_export() else "torch.jit.trace"
         name = type(self).__name__
         if self.step_mode == "s":
