@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     from paraspike.bench import speed as bench_speed
     from paraspike.tasks import lm_commands as lm_tools
     from paraspike.tasks.approximation import command as approx_tools
+    from paraspike.train import energy_command as energy_tools
 
     parser = argparse.ArgumentParser(prog="paraspike", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"paraspike {__version__}")
@@ -110,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     lm_tools.add_arguments(stream_parser, generate_parser)
     stream_parser.set_defaults(run=lambda args: _guarded("lm stream", lm_tools.stream_main, args))
     generate_parser.set_defaults(run=lambda args: _guarded("lm generate", lm_tools.generate_main, args))
+    energy_parser = commands.add_parser(
+        "energy",
+        help="operations and energy of a run or config on test samples",
+        description="Count synaptic and neuron operations per layer on test samples and estimate energy with "
+        "a 45 nm cost table (paraspike.energy); a run folder uses its trained weights.",
+    )
+    energy_tools.add_arguments(energy_parser)
+    energy_parser.set_defaults(run=lambda args: _guarded("energy", energy_tools.main, args))
     approx_parser = commands.add_parser(
         "approx",
         help="the approximation study: fit a DSN to LIF spike trains",

@@ -25,22 +25,15 @@ __all__ = ["load_language_run", "add_arguments", "stream_main", "generate_main"]
 def load_language_run(folder: str | Path) -> tuple[Any, Any, dict[str, Any]]:
     """``(model, data, config)`` of a language-model run folder, with the weights of its
     ``checkpoints/best.ckpt`` (else ``last.ckpt``), in eval mode."""
-    from paraspike.tasks.language import build
+    from paraspike.train.load import load_run
 
     folder = Path(folder)
-    config_path = folder / "config.yaml"
-    if not config_path.is_file():
+    if not (folder / "config.yaml").is_file():
         raise FileNotFoundError(f"{folder} is not a run folder (no config.yaml); pass runs/<name>/seed<k>")
-    config = yaml.safe_load(config_path.read_text())
+    config = yaml.safe_load((folder / "config.yaml").read_text())
     if config.get("task") != "language":
         raise ValueError(f"{folder} holds a {config.get('task')!r} run, not a language model")
-    checkpoints = [folder / "checkpoints" / name for name in ("best.ckpt", "last.ckpt")]
-    checkpoint = next((c for c in checkpoints if c.is_file()), None)
-    if checkpoint is None:
-        raise FileNotFoundError(f"no checkpoints/last.ckpt in {folder}: the run has not finished an epoch")
-    module, data = build(config)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
-    module.load_state_dict(state)
+    module, data, config, _ = load_run(folder)
     return module.model.eval(), data, config
 
 
