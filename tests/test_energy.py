@@ -143,6 +143,7 @@ def test_energy_command_on_a_config_and_on_a_trained_run(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "untrained" in printed and "32 test samples" in printed and "per sample (45nm-fp32)" in printed
     metrics = train(load_config(config))
+    assert metrics["energy"]["total_uj"] > 0 and metrics["energy"]["samples"] == 16  # recorded by every run
     main(["energy", metrics["run_folder"], "--cost-table", "45nm-int8"])
     saved = json.loads((Path(metrics["run_folder"]) / "energy.json").read_text())
     assert saved["checkpoint"].endswith(".ckpt") and saved["cost_table"] == "45nm-int8" and saved["samples"] == 16

@@ -134,11 +134,12 @@ def test_experiment_report_averages_seeds_and_links_configs(tmp_path, monkeypatc
         data = {"source": "x", "input_shape": [28, 1, 28], "train": 10, "val": 1, "test": 5}
         metrics = {"test_acc": acc, "seed": seed, "epoch_seconds": [2.0, 4.0], "firing_rate_overall": 0.1}
         metrics["firing_rate_binary"] = {"body.2": 0.2 + seed / 10, "body.5": 0.05}
+        metrics["energy"] = {"total_uj": 1.0 + seed} if seed == 0 else None  # seed 1 recorded before energy
         path.write_text(json.dumps({**metrics, "epochs": 2, "data": data, "parameters": 123, "config": {}}))
     target = tmp_path / "results.md"
     report.write_report(target)
     text = target.read_text()
-    assert "| 0,1 | 85.00 +- 7.07 | 3.0 s | 0.100 | 123 |" in text
+    assert "| 0,1 | 85.00 +- 7.07 | 3.0 s | 0.100 | 1 uJ | 123 |" in text
     assert "- sfmnist-lif: 0.250, 0.050" in text
     assert "paraspike train --config configs/sfmnist.yaml model.neuron=lif seed=0" in text
 

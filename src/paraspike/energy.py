@@ -17,7 +17,8 @@ Neuron operations, per neuron and step (DECIDED from the spec's counts; ``k`` th
 neuron         operations per neuron-step
 ============== =========================================================================
 DSN            ``k`` MACs (decay conv), 1 sigmoid, 1 power (``1/tau``), 1 multiply and 2 adds
-               (update), 1 compare (binary) or 1 round + 2 compares (integer clip)
+               (update), 1 compare (binary) or 1 round + 2 compares (integer clip); the hardware
+               options count their cheaper operations (:func:`_dsn_operations`)
 LIF / PLIF     1 multiply, 2 adds, 1 compare (+ 1 add for a soft reset or a select for a hard one)
 I-LIF          1 multiply, 2 adds, 1 round, 2 compares, 1 multiply-add (soft reset by ``S V_th``)
 sliding PSN    ``k`` MACs, 1 compare
@@ -38,6 +39,7 @@ largest count (1 for binary neurons).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,10 +51,11 @@ from torch.overrides import TorchFunctionMode
 
 __all__ = ["COST_TABLES", "EnergyReport", "LayerCount", "estimate_energy", "neuron_operations"]
 
+_FIXED = {"mac8": 0.23, "mul32": 3.1, "add32": 0.1}  # int8 MAC, int32 multiply and add: the same on any table
 COST_TABLES: dict[str, dict[str, float]] = {
-    "45nm-fp32": {"mac": 4.6, "ac": 0.9, "mul": 3.7, "add": 0.9},
-    "45nm-fp16": {"mac": 1.5, "ac": 0.4, "mul": 1.1, "add": 0.4},
-    "45nm-int8": {"mac": 0.23, "ac": 0.03, "mul": 0.2, "add": 0.03},
+    "45nm-fp32": {"mac": 4.6, "ac": 0.9, "mul": 3.7, "add": 0.9, **_FIXED},
+    "45nm-fp16": {"mac": 1.5, "ac": 0.4, "mul": 1.1, "add": 0.4, **_FIXED},
+    "45nm-int8": {"mac": 0.23, "ac": 0.03, "mul": 0.2, "add": 0.03, **_FIXED},
 }
 _TRANSCENDENTAL_MACS = 8
 
@@ -87,6 +90,7 @@ class LayerCount:
             + table["ac"] * o.get("ac", 0.0)
             + table["mul"] * o.get("mul", 0.0)
             + table["add"] * plain
+            + sum(table[key] * o.get(key, 0.0) for key in _FIXED)
         )
 
 
@@ -171,9 +175,7 @@ def neuron_operations(module: nn.Module) -> tuple[dict[str, float], int] | None:
     from paraspike.neurons.psn import PSN, MaskedPSN, SlidingPSN
 
     if isinstance(module, DSN):
-        ops = {"mac": module.kernel_size, "sigmoid": 1, "power": 1, "mul": 1, "add": 2}
-        ops |= {"compare": 1} if module.max_spike == 1 else {"round": 1, "compare": 2}
-        return ops, module.max_spike
+        return _dsn_operations(module), module.max_spike
     if isinstance(module, ILIF):
         return {"mul": 1, "add": 2, "round": 1, "compare": 2, "mac": 1}, module.max_spike
     if isinstance(module, LIF):
@@ -192,6 +194,45 @@ def neuron_operations(module: nn.Module) -> tuple[dict[str, float], int] | None:
     if hasattr(module, "v_threshold") and name.startswith("IF"):
         return {"add": 2, "compare": 1}, 1
     return None
+
+
+def _dsn_operations(dsn: Any) -> dict[str, float]:
+    """A DSN's operations per neuron-step, with its hardware options (:mod:`paraspike.neurons.hardware`):
+    int8 taps are int8 MACs; a hard sigmoid is a MAC and 2 compares, its integer power ``1/tau = n``
+    ``ceil(log2 n)`` squarings; ``pow2`` finds the shift with 4 compares and updates with a shift and 2
+    adds; a fixed-point state makes the update's multiply and adds int32."""
+    ops: dict[str, float] = {}
+
+    def add(key: str, value: float) -> None:
+        ops[key] = ops.get(key, 0.0) + value
+
+    add("mac8" if dsn.weight_bits is not None and dsn.weight_bits <= 8 else "mac", dsn.kernel_size)
+    exponent = 1.0 / dsn.tau
+    if dsn.decay_fn == "pow2":
+        add("compare", 4)
+        update = {"add": 3}  # H + (x - H) >> s: two adds and a shift (costed as an add)
+    else:
+        if dsn.decay_fn == "hard_sigmoid":
+            add("mac", 1)
+            add("compare", 2)
+            if float(exponent).is_integer():
+                add("mul", max(0, math.ceil(math.log2(exponent))) if exponent > 1 else 0)
+            else:
+                add("power", 1)
+        else:
+            add("sigmoid", 1)
+            add("power", 1)
+        update = {"mul": 1, "add": 2}
+    if dsn.state_frac_bits is not None:
+        update = {f"{key}32": value for key, value in update.items()}
+    for key, value in update.items():
+        add(key, value)
+    if dsn.max_spike == 1:
+        add("compare", 1)
+    else:
+        add("round", 1)
+        add("compare", 2)
+    return ops
 
 
 def _is_neuron(module: nn.Module) -> bool:

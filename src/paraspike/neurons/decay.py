@@ -86,9 +86,13 @@ class CausalConvDecay(DecayLogitGenerator):
         bound = 1 / math.sqrt(kernel_size)
         self.weight = nn.Parameter(torch.empty(channels, kernel_size).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(channels).uniform_(-bound, bound))
+        self.weight_bits: int | None = None  # set by DSN(weight_bits=...): fake-quantised taps
 
     def forward(self, x: Tensor, history: Tensor | None) -> Tensor:
+        from paraspike.neurons.hardware import quantize_weight
+
         k = self.kernel_size
+        weight = quantize_weight(self.weight, self.weight_bits)
         if k > 1:
             if history is None:
                 history = x.new_zeros((k - 1, *x.shape[1:]))
@@ -96,7 +100,7 @@ class CausalConvDecay(DecayLogitGenerator):
         steps = x.shape[0] - (k - 1)
         logits = _per_channel(self.bias, x).expand(x[:steps].shape)
         for j in range(k):
-            logits = torch.addcmul(logits, _per_channel(self.weight[:, j], x), x[j : j + steps])
+            logits = torch.addcmul(logits, _per_channel(weight[:, j], x), x[j : j + steps])
         return logits
 
     def extra_repr(self) -> str:

@@ -38,11 +38,11 @@ import warnings
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from paraspike.neurons.base import MemoryModule
 from paraspike.neurons.decay import build_decay_generator
+from paraspike.neurons.hardware import check_hardware_options, log_decay, quantize_weight, round_state
 from paraspike.ops import linear_scan, resolve_scan_backend, spike_fire
 from paraspike.ops._checks import check_positive_int, working_dtype
 from paraspike.ops.dsn_fused import dsn_fused_cpu
@@ -106,6 +106,11 @@ class DSN(MemoryModule):
             when Triton is installed) run the whole neuron as one fused kernel each way.
         step_mode: ``"m"`` or ``"s"``.
         store_h_seq: keep the last multi-step membrane potentials in ``self.h_seq``.
+        decay_fn: ``"sigmoid"`` (the paper's), ``"hard_sigmoid"`` or ``"pow2"``: hardware-friendly decays
+            (:mod:`paraspike.neurons.hardware`; these run as separate ops, not the fused kernel).
+        weight_bits: fake-quantise the causal decay conv weights to this many bits per channel (8: int8).
+        state_frac_bits: in inference (``eval()``), round ``H`` to multiples of ``2^-state_frac_bits``
+            after every update (a fixed-point register); multi-step calls then run serially.
     """
 
     def __init__(
@@ -124,8 +129,14 @@ class DSN(MemoryModule):
         backend: str = "auto",
         step_mode: str = "m",
         store_h_seq: bool = False,
+        decay_fn: str = "sigmoid",
+        weight_bits: int | None = None,
+        state_frac_bits: int | None = None,
     ) -> None:
         super().__init__(step_mode)
+        check_hardware_options(decay_fn, weight_bits, state_frac_bits)
+        if weight_bits is not None and decay != "causal_conv":
+            raise ValueError(f"weight_bits applies to the causal-conv decay, not decay={decay!r}")
         check_positive_int("channels", channels)
         check_positive_int("kernel_size", kernel_size)
         check_positive_int("max_spike", max_spike)
@@ -158,9 +169,14 @@ class DSN(MemoryModule):
         self.enhanced = enhanced
         self.backend = backend
         self.store_h_seq = store_h_seq
+        self.decay_fn = decay_fn
+        self.weight_bits = weight_bits
+        self.state_frac_bits = state_frac_bits
         self.decay_logit = build_decay_generator(
             decay, channels, kernel_size, rank=rank, enhanced=enhanced, mixing=mixing
         )
+        if weight_bits is not None:
+            self.decay_logit.weight_bits = weight_bits
         self.register_memory("h")
         self.register_memory("history")
         self.register_memory("h_seq")
@@ -225,8 +241,13 @@ class DSN(MemoryModule):
         non-finite values already NaN), using the history."""
         history = None if self.history is None else self.history.to(x_seq.dtype)
         logits = self.decay_logit(x_seq, history)
-        log_alpha = F.logsigmoid(logits) / self.tau
+        log_alpha = log_decay(logits, self.tau, self.decay_fn)
         return log_alpha, -torch.expm1(log_alpha) * x_seq
+
+    @property
+    def _fixed_point_state(self) -> bool:
+        """Whether ``H`` is rounded to fixed point after every update (inference with state_frac_bits)."""
+        return self.state_frac_bits is not None and not self.training
 
     def _advance_history(self, x_seq: Tensor) -> None:
         keep = self.decay_logit.history_length
@@ -246,7 +267,7 @@ class DSN(MemoryModule):
         on ``device`` run: ``"cpu"`` or ``"triton"``, or ``None`` (separate ops around a scan). Needs
         the causal-conv decay, not enhanced, and the backend (``"auto"`` resolved) ``"cpu"`` or
         ``"triton"``."""
-        if self.decay != "causal_conv" or self.enhanced:
+        if self.decay != "causal_conv" or self.enhanced or self.decay_fn != "sigmoid" or self._fixed_point_state:
             return None
         return _fused_kernel_name(self.backend, torch.device(device).type) or None
 
@@ -260,7 +281,7 @@ class DSN(MemoryModule):
             x_seq,
             self.history,
             self.h,
-            self.decay_logit.weight,
+            quantize_weight(self.decay_logit.weight, self.weight_bits),
             self.decay_logit.bias,
             tau=self.tau,
             v_threshold=self.v_threshold,
@@ -276,6 +297,11 @@ class DSN(MemoryModule):
 
     def _export_forward(self, x_seq: Tensor) -> Tensor:
         """The serial form unrolled over ``T`` from a zero state, in ops every exporter knows."""
+        if self.decay_fn != "sigmoid" or self._fixed_point_state:
+            raise RuntimeError(
+                f"torch.onnx.export of a multi-step DSN with decay_fn={self.decay_fn!r} / state_frac_bits="
+                f"{self.state_frac_bits} is not supported; export one step with paraspike.export.to_onnx"
+            )
         x = x_seq.to(working_dtype(x_seq.dtype))
         spikes, h_seq, self.h = dsn_unrolled(
             x, self.decay_logit(x, None), tau=self.tau, v_threshold=self.v_threshold, max_spike=self.max_spike
@@ -294,6 +320,8 @@ class DSN(MemoryModule):
         kernel = self.fused_kernel(x_seq.device)
         if kernel is not None:
             return self._fused_forward(x_seq, kernel)
+        if self._fixed_point_state:
+            return self._serial_forward(x_seq)
         x = _inf_to_nan(x_seq.to(working_dtype(x_seq.dtype)))
         log_alpha, u = self._log_decay_and_input(x)
         h_seq, self.h = linear_scan(u, log_alpha, self.h, backend=self.backend)
@@ -310,8 +338,20 @@ class DSN(MemoryModule):
         log_alpha, u = self._log_decay_and_input(_inf_to_nan(x.to(compute)).unsqueeze(0))
         alpha = torch.exp(log_alpha[0])
         self.h = u[0] if self.h is None else alpha * self.h.to(compute) + u[0]
+        if self._fixed_point_state:
+            self.h = round_state(self.h, self.state_frac_bits)
         self._advance_history(x.unsqueeze(0))
         return self._fire(self.h).to(x.dtype)
+
+    def _serial_forward(self, x_seq: Tensor) -> Tensor:
+        """A multi-step call as single steps (the fixed-point state's rounding is not a linear scan)."""
+        spikes, potentials = [], []
+        for x in x_seq.unbind(0):
+            spikes.append(self.single_step_forward(x))
+            potentials.append(self.h)
+        if self.store_h_seq:
+            self.h_seq = torch.stack(potentials).to(x_seq.dtype)
+        return torch.stack(spikes)
 
     def scan_backend(self, device: torch.device | str = "cpu") -> str:
         """The scan backend this neuron uses on ``device`` (``"auto"`` resolved, cached per device type)."""
@@ -333,6 +373,12 @@ class DSN(MemoryModule):
         ]
         if self.enhanced:
             parts.append("enhanced=True")
+        if self.decay_fn != "sigmoid":
+            parts.append(f"decay_fn={self.decay_fn!r}")
+        if self.weight_bits is not None:
+            parts.append(f"weight_bits={self.weight_bits}")
+        if self.state_frac_bits is not None:
+            parts.append(f"state_frac_bits={self.state_frac_bits}")
         if self.max_spike == 1:
             parts.append(f"surrogate={self.surrogate!r}")
         parts.append(f"backend={self.backend!r}")

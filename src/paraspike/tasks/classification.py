@@ -24,7 +24,7 @@ from paraspike.data import emulate_saccade_events, load_dataset, present_sequent
 from paraspike.data.sequential import PRESENTATIONS
 from paraspike.models import build_model
 from paraspike.neurons import reset_net
-from paraspike.tasks.common import EpochShuffleSampler, ScheduledModule
+from paraspike.tasks.common import EpochShuffleSampler, ScheduledModule, energy_on_test_batch
 
 __all__ = ["SpikeDataModule", "SpikeClassifier", "prepare_inputs", "build", "summarize"]
 
@@ -137,4 +137,5 @@ def summarize(tested: list[dict[str, float]], module: SpikeClassifier, data: Spi
         "test_acc": float(tested[0]["test_acc"]) if tested else None,
         "test_loss": float(tested[0]["test_loss"]) if tested else None,
         "data": {"source": data.source, "input_shape": list(data.input_shape), **data.sizes()},
+        "energy": energy_on_test_batch(module, data),
     }

@@ -127,3 +127,27 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.per_rank
+
+
+def energy_on_test_batch(module: L.LightningModule, data: L.LightningDataModule) -> dict[str, Any] | None:
+    """Energy per sample of ``module`` on its first test batch (:func:`paraspike.energy.estimate_energy`,
+    45 nm fp32): synaptic, neuron and total microjoules, the binary firing rate and the batch size."""
+    from paraspike.energy import estimate_energy
+
+    batch = next(iter(data.test_dataloader()), None)
+    if batch is None:
+        return None
+    was_training = module.training
+    module.eval()
+    try:
+        report = estimate_energy(module, batch[0].to(module.device), batch_dim=0)
+    finally:
+        module.train(was_training)
+    return {
+        "cost_table": report.table_name,
+        "samples": report.samples,
+        "synaptic_uj": report.energy_uj("synapse"),
+        "neuron_uj": report.energy_uj("neuron"),
+        "total_uj": report.energy_uj(),
+        "firing_rate": report.firing_rate(),
+    }

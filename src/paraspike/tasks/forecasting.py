@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from paraspike.data.series import load_series, make_windows
 from paraspike.models import build_model
 from paraspike.neurons import reset_net
-from paraspike.tasks.common import EpochShuffleSampler, ScheduledModule
+from paraspike.tasks.common import EpochShuffleSampler, ScheduledModule, energy_on_test_batch
 
 __all__ = ["forecast_metrics", "persistence_metrics", "ForecastData", "Forecaster", "build", "summarize"]
 
@@ -161,6 +161,7 @@ def summarize(tested: list[dict[str, float]], module: Forecaster, data: Forecast
         "test_loss": float(tested[0]["test_loss"]) if tested else None,
         "data": _data_summary(data),
         "example": module.example,
+        "energy": energy_on_test_batch(module, data),
     }
 
 

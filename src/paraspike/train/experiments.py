@@ -47,6 +47,25 @@ class Run:
 _SFMNIST = "configs/sfmnist.yaml"
 NEURONS = ("dsn", "dsn-binary", "psn", "sliding-psn", "masked-psn", "lif")
 
+# hardware-friendly DSN options (paraspike.neurons.hardware) against the float DSN, same budget
+HARDWARE_OPTIONS = {
+    "float": "{}",
+    "hard-sigmoid": "{decay_fn: hard_sigmoid}",
+    "pow2": "{decay_fn: pow2}",
+    "int8": "{weight_bits: 8}",
+    "fixed8": "{state_frac_bits: 8}",
+    "all": "{decay_fn: pow2, weight_bits: 8, state_frac_bits: 8}",
+}
+
+
+def _hardware(task: str) -> list[Run]:
+    config = f"configs/{task}.yaml"
+    return [
+        Run(f"{task}-dsn-hw-{label}", config, ("model.neuron=dsn", f"model.neuron_options={options}"), variant=label)
+        for label, options in HARDWARE_OPTIONS.items()
+    ]
+
+
 _CLASSIFICATION: dict[str, list[Run]] = {
     "sfmnist": [Run(f"sfmnist-{n}", "configs/sfmnist.yaml", (f"model.neuron={n}",)) for n in NEURONS],
     "nmnist": [
@@ -67,6 +86,8 @@ _CLASSIFICATION: dict[str, list[Run]] = {
             for n in (1, 2, 3)
         ],
     ],
+    "hardware-smnist": _hardware("smnist"),
+    "hardware-sfmnist": _hardware("sfmnist"),
 }
 
 FORECAST_CONFIGS = {

@@ -32,6 +32,12 @@ def _spread(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def _energy(found: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """Mean and spread over seeds of the energy per test sample (uJ, 45 nm fp32), if recorded."""
+    totals = [m["energy"]["total_uj"] for m in found if m.get("energy")]
+    return _spread(totals) if totals else None
+
+
 def collect_rows() -> list[dict[str, Any]]:
     """One summary per run with results: its metrics' mean and spread over seeds and its budget."""
     rows = []
@@ -68,6 +74,7 @@ def collect_rows() -> list[dict[str, Any]]:
                         for layer in found[0]["firing_rate_binary"]
                     },
                     "examples": {m["seed"]: m.get("example") for m in found},
+                    "energy_uj": _energy(found),
                     "budget": found[0]["config"],
                     "found": found,
                 }
@@ -86,7 +93,8 @@ _HEADER = [
     "Every metric is the mean +- standard deviation over the seeds listed. Time: median wall time of one",
     "training epoch. Rate: binary firing rate over all neuron layers on the test set, counting an integer",
     "spike S as S binary spikes among N sub-steps (sum S / (neuron-steps x N)); `-` for networks without",
-    "spiking neurons.",
+    "spiking neurons. Energy / sample: synaptic plus neuron operations on the first test batch under the",
+    "45 nm fp32 cost table (`paraspike.energy`; `-` for runs recorded before it existed).",
     "",
 ]
 
@@ -105,15 +113,16 @@ def _classification_section(group: str, mine: list[dict[str, Any]]) -> list[str]
         f"sample shape {data['input_shape']}; {first['epochs']:.0f} epochs; "
         f"config [`{first['run'].config}`](../{first['run'].config}).",
         "",
-        "| run | seeds | accuracy | time / epoch | rate | params | rerun |",
-        "|---|---|---|---|---|---|---|",
+        "| run | seeds | accuracy | time / epoch | rate | energy / sample | params | rerun |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in mine:
         mean, std = r["metrics"]["acc"]
+        energy = "-" if r["energy_uj"] is None else f"{r['energy_uj'][0]:.3g} uJ"
         lines.append(
             f"| [{r['run'].name}](../{RESULTS}/{r['run'].name}) | {','.join(map(str, r['seeds']))} "
             f"| {100 * mean:.2f} +- {100 * std:.2f} | {_cell(r['epoch_s'], '.1f', ' s')} "
-            f"| {_cell(r['rate'], '.3f')} | {r['params']:,} | `{r['command']}` |"
+            f"| {_cell(r['rate'], '.3f')} | {energy} | {r['params']:,} | `{r['command']}` |"
         )
     return lines
 
