@@ -246,6 +246,6 @@ def test_forecasting_report_tables_and_summary(tmp_path, monkeypatch):
     report.write_report(target)
     text = target.read_text()
     assert "| dsn | 0.600 +- 0.141 |" in text and "| persistence | 1.200 +- 0.000 |" in text
-    assert "0.600 +- 0.141 | 0.600 +- 0.141 | 0.600 +- 0.141 | 0.600 +- 0.141 | 4.0 | 2.0 s | - | 7 |" in text
+    assert "0.600 +- 0.141 | 0.600 +- 0.141 | 0.600 +- 0.141 | 0.600 +- 0.141 | 4.0 | 2.0 s | - | - | 7 |" in text
     assert "at most 15 epochs, early stopping on validation loss (patience 3)" in text
     assert (tmp_path / "results" / "forecast_etth1.png").is_file()

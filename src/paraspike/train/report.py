@@ -143,14 +143,15 @@ def _forecast_section(group: str, mine: list[dict[str, Any]]) -> list[str]:
         f"{config['optim']['lr']:g}, batch {config['data']['batch_size']}, gradient clipping "
         f"{config['trainer']['gradient_clip_val']}. Config [`{trained['run'].config}`](../{trained['run'].config}).",
         "",
-        "| run | seeds | RSE | R^2 | MSE | MAE | epochs | time / epoch | rate | params | rerun |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| run | seeds | RSE | R^2 | MSE | MAE | epochs | time / epoch | rate | energy / sample | params | rerun |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in mine:
         cells = " | ".join(f"{m:.3f} +- {s:.3f}" for m, s in (r["metrics"][k] for k in _FORECAST_METRICS))
+        energy = "-" if r["energy_uj"] is None else f"{r['energy_uj'][0]:.3g} uJ"
         lines.append(
             f"| [{r['run'].name}](../{RESULTS}/{r['run'].name}) | {','.join(map(str, r['seeds']))} | {cells} "
-            f"| {r['epochs']:.1f} | {_cell(r['epoch_s'], '.1f', ' s')} | {_cell(r['rate'], '.3f')} "
+            f"| {r['epochs']:.1f} | {_cell(r['epoch_s'], '.1f', ' s')} | {_cell(r['rate'], '.3f')} | {energy} "
             f"| {r['params']:,} | `{r['command']}` |"
         )
     return lines
