@@ -79,11 +79,15 @@ class SpikingActor(nn.Module):
     """Population-coded spiking actor ``[B, D]`` -> ``[B, A]`` (see the module doc).
 
     Args:
-        observations, actions: ``D`` and ``A``.
-        neuron, neuron_options: any registry neuron (``identity`` makes a non-spiking network of the same
+        observations: ``D``, the observation size.
+        actions: ``A``, the action size.
+        neuron: any registry neuron (``identity`` makes a non-spiking network of the same
             shape, but prefer :class:`MLPActor` as the ANN reference).
-        hidden: widths of the hidden layers; steps: ``T`` neuron steps per environment step.
-        population, output_population: receptive fields per observation dimension, neurons per action.
+        neuron_options: keyword options of that neuron.
+        hidden: widths of the hidden layers.
+        steps: ``T`` neuron steps per environment step.
+        population: receptive fields per observation dimension.
+        output_population: neurons per action.
         state: ``"reset"`` or ``"carry"`` across environment steps.
     """
 

@@ -42,7 +42,8 @@ class S4D(MemoryModule):
     Args:
         channels: ``H``.
         d_state: state size ``N`` (``N / 2`` complex modes); SpikingSSM uses 64.
-        dt_min, dt_max: range of the initial step sizes (log-uniform).
+        dt_min: the lower end of the initial step sizes (drawn log-uniform).
+        dt_max: the upper end of that range.
         step_mode: ``"m"`` (``[L, B, H]``) or ``"s"`` (``[B, H]``).
     """
 

@@ -65,7 +65,8 @@ class SpikingSSMLM(StepModeMixin, nn.Module):
     Args:
         vocab: vocabulary size ``V``.
         dim: channels ``H``; depth: blocks.
-        neuron, neuron_options: any registry neuron (``identity`` for the non-spiking reference).
+        neuron: any registry neuron (``identity`` for the non-spiking reference).
+        neuron_options: keyword options of that neuron.
         steps: the training context (what a neuron tied to a length, masked PSN, is built for).
         d_state: S4D state size; dropout: on the spikes and the block output.
     """

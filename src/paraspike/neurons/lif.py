@@ -51,8 +51,9 @@ class LIF(MemoryModule):
         v_threshold: firing threshold ``V_th``.
         reset: ``"hard"`` (to ``v_reset``), ``"soft"`` (subtract ``V_th``) or ``"none"``.
         v_reset: the hard-reset potential (also the leak's resting potential and the initial ``v``).
-        surrogate, surrogate_alpha: surrogate gradient of the Heaviside (SpikingJelly's default
+        surrogate: surrogate gradient of the Heaviside (SpikingJelly's default
             ``surrogate.Sigmoid()`` is ``"sigmoid"`` with alpha 4).
+        surrogate_alpha: the surrogate's sharpness (``None``: its default).
         detach_reset: do not backpropagate through the reset.
         step_mode: ``"m"`` or ``"s"``.
         backend: scan backend for ``reset="none"`` in multi-step mode.

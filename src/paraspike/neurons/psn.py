@@ -82,7 +82,8 @@ class PSN(TorchScriptUnsupported, nn.Module):
 
     Args:
         T: the number of time steps (the weight is ``T x T``).
-        surrogate, surrogate_alpha: surrogate gradient (SpikingJelly: ``surrogate.ATan()``).
+        surrogate: surrogate gradient (SpikingJelly: ``surrogate.ATan()``).
+        surrogate_alpha: the surrogate's sharpness (``None``: its default).
     """
 
     def __init__(self, T: int, surrogate: str = "atan", surrogate_alpha: float | None = None) -> None:
@@ -126,7 +127,8 @@ class MaskedPSN(MemoryModule):
         k: the order (taps per step once fully masked).
         T: the number of trained time steps.
         lambda_init: initial ``lambda_`` (0: dense; raise it to 1 during training).
-        surrogate, surrogate_alpha: surrogate gradient (default arctan, alpha 2).
+        surrogate: surrogate gradient (default arctan, alpha 2).
+        surrogate_alpha: the surrogate's sharpness (``None``: its default).
         step_mode: ``"m"`` or ``"s"``.
         weight_init: ``"kaiming"`` (SpikingJelly's: kaiming-uniform over fan-in ``T``, so each of the
             ``k`` taps that survive masking starts near ``1/sqrt(T)``: at long ``T`` the neuron starts
@@ -235,7 +237,8 @@ class SlidingPSN(MemoryModule):
     Args:
         k: the order (taps).
         exp_init: initialise ``w_j = 2^-(k-1-j)`` (else kaiming-uniform, as SpikingJelly).
-        surrogate, surrogate_alpha: surrogate gradient (default arctan, alpha 2).
+        surrogate: surrogate gradient (default arctan, alpha 2).
+        surrogate_alpha: the surrogate's sharpness (``None``: its default).
         step_mode: ``"m"`` or ``"s"``; both keep the last ``k-1`` inputs between calls.
     """
 

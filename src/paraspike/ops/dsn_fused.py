@@ -51,8 +51,11 @@ def dsn_fused_cpu(
         history: the ``k-1`` inputs before ``x`` ``[k-1, B, C, *]`` or ``None`` (zeros).
         h0: initial membrane potential ``[B, C, *]`` or ``None`` (zeros).
         weight: conv weight ``[C, k]``; bias: ``[C]``.
-        tau, v_threshold, max_spike: the DSN hyperparameters (binary firing when ``max_spike == 1``).
-        surrogate, surrogate_alpha: binary firing's surrogate gradient.
+        tau: the decay exponent (``alpha = sigmoid(a')^(1/tau)``).
+        v_threshold: the DSN's threshold ``V_th``.
+        max_spike: the DSN's largest count ``N`` (binary firing when 1).
+        surrogate: binary firing's surrogate gradient.
+        surrogate_alpha: the surrogate's sharpness (``None``: its default).
         store_h: return the membrane potentials ``H`` (else ``None``).
 
     Returns:

@@ -66,7 +66,9 @@ def dsn_step(
         x: input ``[B, C, *]``; history: the previous ``k-1`` inputs ``[k-1, B, C, *]`` (zeros at the
             start); h: ``H_{t-1}`` ``[B, C, *]`` (zeros at the start).
         weight: decay conv ``[C, k]`` (tap 0 the oldest); bias: ``[C]``.
-        tau, v_threshold, max_spike: the DSN's hyperparameters.
+        tau: the decay exponent (``alpha = sigmoid(a')^(1/tau)``).
+        v_threshold: the DSN's threshold ``V_th``.
+        max_spike: the DSN's largest count ``N`` (binary firing when 1).
     """
     taps = weight.shape[1]
     window = torch.cat([history, x.unsqueeze(0)], dim=0) if taps > 1 else x.unsqueeze(0)

@@ -204,8 +204,11 @@ def dsn_fused_triton(
         history: the ``k-1`` inputs before ``x`` ``[k-1, B, C, *]`` or ``None`` (zeros).
         h0: initial membrane potential ``[B, C, *]`` or ``None`` (zeros).
         weight: conv weight ``[C, k]``; bias: ``[C]``.
-        tau, v_threshold, max_spike: the DSN hyperparameters (binary firing when ``max_spike == 1``).
-        surrogate, surrogate_alpha: binary firing's surrogate gradient.
+        tau: the decay exponent (``alpha = sigmoid(a')^(1/tau)``).
+        v_threshold: the DSN's threshold ``V_th``.
+        max_spike: the DSN's largest count ``N`` (binary firing when 1).
+        surrogate: binary firing's surrogate gradient.
+        surrogate_alpha: the surrogate's sharpness (``None``: its default).
         chunk_size: steps per program (``None``: chosen from the device); any value gives the same
             result up to float rounding.
         store_h: accepted for symmetry with the CPU kernel; ``H`` is always computed and returned.
