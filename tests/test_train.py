@@ -253,3 +253,18 @@ def test_a_relative_data_dir_in_a_config_file_is_relative_to_the_file(tmp_path, 
     monkeypatch.chdir("/")
     assert load_config(config_file)["data"]["dir"] == str((tmp_path / "data" / "nmnist").resolve())
     assert load_config(config_file, ["data.dir=rel"])["data"]["dir"] == "rel"  # overrides: as given
+
+
+def test_the_claim_table_is_generated_between_markers(tmp_path):
+    from paraspike.train.report import update_claims
+    from paraspike.train.report_claims import CLAIMS
+
+    page = tmp_path / "reproducing.md"
+    page.write_text("# Title\n\n<!-- claims -->\nold\n<!-- /claims -->\n\n## Rest\n")
+    update_claims(page)
+    text = page.read_text()
+    assert "old" not in text and text.startswith("# Title") and text.endswith("## Rest\n")
+    assert text.count("| ") >= len(CLAIMS) and "25.6x (GPU)" in text
+    page.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        update_claims(page)

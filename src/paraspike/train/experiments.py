@@ -221,7 +221,7 @@ def main() -> None:
         return
     if args.action == "run":
         run_experiments(args.only)
-    write_report()
+    write_report(reproducing=Path("docs/reproducing.md"))
 
 
 if __name__ == "__main__":

@@ -215,8 +215,24 @@ _SECTIONS = {
 }
 
 
-def write_report(path: Path = Path("docs/results.md")) -> None:
-    """Write ``path`` and the figures from every result file found."""
+def update_claims(path: Path) -> None:
+    """Replace the generated claim table between ``<!-- claims -->`` and ``<!-- /claims -->`` in ``path``."""
+    from paraspike.train.report_claims import claims_table
+
+    text = path.read_text()
+    start, end = "<!-- claims -->", "<!-- /claims -->"
+    if start not in text or end not in text:
+        raise ValueError(f"{path} has no {start} ... {end} markers for the generated claim table")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(head + start + "\n" + "\n".join(claims_table()) + "\n" + end + tail)
+
+
+def write_report(path: Path = Path("docs/results.md"), reproducing: Path | None = None) -> None:
+    """Write ``path`` and the figures from every result file found; with ``reproducing``, also the
+    claim table of that page (:func:`update_claims`)."""
+    if reproducing is not None:
+        update_claims(reproducing)
     rows = collect_rows()
     lines = list(_HEADER) + _forecast_summary(rows)
     for group in EXPERIMENTS:
