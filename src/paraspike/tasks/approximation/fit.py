@@ -1,8 +1,9 @@
 r"""Fitting one neuron to a target spike train, and the spike-train measures.
 
-The fitted model is ``S = neuron(g * x + b)`` on the target's own input ``x`` ``[T, B, 1]``, with a
-learned input gain ``g`` and offset ``b`` (the synapse a one-neuron layer would have) and the neuron's
-own parameters:
+The fitted model is ``S = neuron(g * z + b)`` on the target's own input ``x`` ``[T, B, 1]``,
+standardised with the training inputs' mean and deviation (``z = (x - m) / s``, so every model starts
+from the same scale whatever the target's input scale), with a learned gain ``g`` and offset ``b`` (the
+synapse a one-neuron layer would have) and the neuron's own parameters:
 
 ============== ===========================================================================
 model          neuron
@@ -69,18 +70,26 @@ def van_rossum_filter(spikes: Tensor, tau: float) -> Tensor:
 
 
 class OneNeuron(nn.Module):
-    """``neuron(gain * x + offset)`` for ``x`` ``[T, B, 1]``."""
+    """``neuron(gain * (x - mean) / std + offset)`` for ``x`` ``[T, B, 1]``: the input standardised with
+    the training inputs' statistics (:meth:`standardize_with`), then a learned gain and offset."""
 
     def __init__(self, neuron: nn.Module) -> None:
         super().__init__()
         self.gain = nn.Parameter(torch.tensor(1.0))
         self.offset = nn.Parameter(torch.tensor(0.0))
+        self.register_buffer("mean", torch.tensor(0.0))
+        self.register_buffer("std", torch.tensor(1.0))
         self.neuron = neuron
+
+    def standardize_with(self, x: Tensor) -> None:
+        """Fix the standardisation to ``x``'s mean and standard deviation (the training inputs)."""
+        self.mean.fill_(float(x.mean()))
+        self.std.fill_(float(x.std().clamp_min(1e-6)))
 
     def forward(self, x: Tensor) -> Tensor:
         if hasattr(self.neuron, "reset"):
             self.neuron.reset()
-        return self.neuron(self.gain * x + self.offset)
+        return self.neuron(self.gain * (x - self.mean) / self.std + self.offset)
 
 
 def build_fit_model(model: str, *, steps: int, kernel_size: int, max_spike: int, target_reset: str) -> OneNeuron:
@@ -151,6 +160,7 @@ def fit_neuron(
     """Train ``model`` on ``train = (x, target)`` (full batch, ``steps`` Adam steps with a cosine
     schedule) and measure it on ``test``."""
     x, target = train
+    model.standardize_with(x)
     target_filtered = van_rossum_filter(target, vr_tau)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
