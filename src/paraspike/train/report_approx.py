@@ -81,7 +81,8 @@ def approximation_section(document: dict[str, Any], results: Path) -> list[str]:
         "",
         f"Each target is an LIF neuron (decay_input, V_th 1, reset to 0 or by subtraction) driven by input "
         f"currents scaled so it fires {config['target_rate']:.0%} of steps on the training sequences; one neuron "
-        f"(with a learned input gain and offset) is fitted to its spikes from the same input: "
+        f"(its input standardised with the training statistics, then a learned gain and offset) is fitted to its "
+        f"spikes from the same input: "
         f"{config['train_sequences']} training / {config['test_sequences']} test sequences of {config['steps']} "
         f"steps, {fit['steps']} full-batch Adam steps (lr {fit['lr']:g}, cosine), loss = spike MSE + van Rossum "
         f"(tau {fit['vr_tau']:g}) MSE; seeds {','.join(map(str, seeds))} (each draws new data and a new "
