@@ -148,3 +148,25 @@ def test_write_report_adds_the_approximation_section(tmp_path, monkeypatch):
     text = (tmp_path / "results.md").read_text()
     assert "## Approximation study" in text and "### gaussian input: F1 on spikes (binary)" in text
     assert (tmp_path / "approx" / "traces_gaussian.png").is_file()
+
+
+def test_under_a_constant_input_a_binary_dsn_settles_while_a_lif_fires_periodically():
+    """The structural limit the study finds: with a constant input x the DSN's fixed point is H = x
+    (H_t = alpha H_{t-1} + (1 - alpha) x for any alpha < 1), so a binary DSN ends up firing every step or
+    never; a LIF with a reset fires periodically, a rate between 0 and 1 that binary DSN spikes cannot
+    hold (integer counts can)."""
+    from paraspike import DSN
+
+    x = torch.full((200, 1, 1), 1.3)
+    target = run_target(LifTarget("hard", 8.0), x)[0]
+    late = target[100:].flatten()
+    assert 0 < late.mean() < 1  # periodic firing
+    torch.manual_seed(0)
+    for _ in range(5):  # any decay conv
+        dsn = DSN(1, max_spike=1, store_h_seq=True)
+        with torch.no_grad():
+            dsn.decay_logit.weight.normal_()
+            dsn.decay_logit.bias.normal_()
+            spikes = dsn(0.8 * x)
+        torch.testing.assert_close(dsn.h_seq[-1], 0.8 * x[-1], atol=1e-4, rtol=0)
+        assert spikes[100:].unique().numel() == 1  # all-or-none
