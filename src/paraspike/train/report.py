@@ -161,7 +161,8 @@ def _layer_rates(mine: list[dict[str, Any]]) -> list[str]:
     spiking = [r for r in mine if r["layer_rates"]]
     if not spiking:
         return []
-    lines = ["", "Binary firing rate per neuron layer (test set, mean over seeds; layers in network order):", ""]
+    where = "one evaluation episode" if mine[0]["task"] == "rl" else "test set"
+    lines = ["", f"Binary firing rate per neuron layer ({where}, mean over seeds; layers in network order):", ""]
     for r in spiking:
         rates = ", ".join(f"{v:.3f}" for v in r["layer_rates"].values())
         lines.append(f"- {r['run'].name}: {rates}")
@@ -181,7 +182,13 @@ def _forecast_summary(rows: list[dict[str, Any]]) -> list[str]:
         "## Forecasting summary: test RSE (lower is better)",
         "",
         "Each cell is a run of the sections below (mean +- std over seeds); images of one test window per "
-        "dataset: " + ", ".join(f"[{d}](../{RESULTS}/forecast_{d}.png)" for d in FORECAST_CONFIGS) + ".",
+        "dataset: "
+        + ", ".join(
+            f"[{d}](../{RESULTS}/forecast_{d}.png)"
+            for d in FORECAST_CONFIGS
+            if any(g.startswith(f"forecast-{d}-h") for g in groups)
+        )
+        + ".",
         "",
         "| model | " + " | ".join(g.removeprefix("forecast-") for g in groups) + " |",
         "|---|" + "---|" * len(groups),
