@@ -109,3 +109,19 @@ def test_spikingjelly_layers_run_spike_driven():
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     (linear,) = [c for c in report.calls if c.layer == "3"]
     assert linear.operand == "integer" and linear.operand_values == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("neuron", ["dsn", "lif"])
+def test_energy_counts_every_model(name, neuron):
+    from paraspike.energy import estimate_energy
+
+    shape, outputs, make_input, _ = MODELS[name]
+    torch.manual_seed(0)
+    model = build_model(name, shape, outputs, neuron=neuron).eval()
+    report = estimate_energy(model, make_input(), batch_dim=0)
+    neurons = [layer for layer in report.layers if layer.kind == "neuron"]
+    assert neurons and all(layer.ops for layer in neurons)  # every neuron layer counted by kind
+    assert report.energy_uj("synapse") > 0 and report.energy_uj("neuron") > 0
+    assert report.energy_uj() == pytest.approx(report.energy_uj("synapse") + report.energy_uj("neuron"))
+    assert 0 <= report.firing_rate() <= 1
