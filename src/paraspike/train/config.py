@@ -195,23 +195,28 @@ def _parse(raw: str) -> Any:
     return value
 
 
+def _load_file(defaults: dict[str, Any], path: Path | None) -> dict[str, Any]:
+    """A copy of ``defaults`` updated by the YAML file at ``path`` (if any), keys and types checked."""
+    config = copy.deepcopy(defaults)
+    if path is None:
+        return config
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} not found (the project's configs are in configs/)")
+    loaded = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise TypeError(f"{path}: a config file must hold a mapping at its top level")
+    try:
+        return _merge(config, loaded)
+    except (KeyError, TypeError) as error:
+        raise type(error)(f"{path}: {error.args[0]}") from None
+
+
 def load_mapping(
     defaults: dict[str, Any], path: str | os.PathLike[str] | None, overrides: list[str] | None = None
 ) -> dict[str, Any]:
     """``defaults`` updated by the YAML file at ``path`` (if any) and the overrides, with the same
     checks as :func:`load_config` (unknown keys and wrong types are errors naming the key)."""
-    config = copy.deepcopy(defaults)
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} not found (the project's configs are in configs/)")
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise TypeError(f"{path}: a config file must hold a mapping at its top level")
-        try:
-            config = _merge(config, loaded)
-        except (KeyError, TypeError) as error:
-            raise type(error)(f"{path}: {error.args[0]}") from None
+    config = _load_file(defaults, None if path is None else Path(path))
     return apply_overrides(config, overrides or [])
 
 
@@ -220,19 +225,9 @@ def load_config(path: str | os.PathLike[str] | None, overrides: list[str] | None
 
     A relative ``data.dir`` in the file is relative to the file's folder (so a config works from any
     working directory); one given as an override is relative to the working directory."""
-    config = copy.deepcopy(DEFAULTS)
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} not found (the project's configs are in configs/)")
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise TypeError(f"{path}: a config file must hold a mapping at its top level")
-        try:
-            config = _merge(config, loaded)
-        except (KeyError, TypeError) as error:
-            raise type(error)(f"{path}: {error.args[0]}") from None
-        folder = config["data"].get("dir")
-        if isinstance(folder, str) and not Path(folder).is_absolute():
-            config["data"]["dir"] = str((path.parent / folder).resolve())
+    path = None if path is None else Path(path)
+    config = _load_file(DEFAULTS, path)
+    folder = config["data"].get("dir")
+    if path is not None and isinstance(folder, str) and not Path(folder).is_absolute():
+        config["data"]["dir"] = str((path.parent / folder).resolve())
     return apply_overrides(config, overrides or [])
