@@ -19,7 +19,7 @@ from typing import Any
 
 from paraspike.train.experiments import EXPERIMENTS, FORECAST_CONFIGS, RESULTS, command_for, result_path
 
-__all__ = ["write_report", "collect_rows"]
+__all__ = ["write_report", "collect_rows", "mean_std"]
 
 APPROXIMATION = Path("results/approximation")  # paraspike approx (the approximation study)
 
@@ -28,14 +28,39 @@ _METRICS = {"classification": ("acc",), "forecasting": _FORECAST_METRICS, "langu
 _PLOTTED = ("dsn", "lif", "ann", "causal-dsn", "linear")  # forecasts drawn against the truth
 
 
-def _spread(values: list[float]) -> tuple[float, float]:
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation over seeds (0 for a single seed): every report table's cells."""
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def _energy(found: list[dict[str, Any]]) -> tuple[float, float] | None:
     """Mean and spread over seeds of the energy per test sample (uJ, 45 nm fp32), if recorded."""
     totals = [m["energy"]["total_uj"] for m in found if m.get("energy")]
-    return _spread(totals) if totals else None
+    return mean_std(totals) if totals else None
+
+
+def _energy_cell(row: dict[str, Any]) -> str:
+    return "-" if row["energy_uj"] is None else f"{row['energy_uj'][0]:.3g} uJ"
+
+
+def _base_row(group: str, run: Any, task: str, found: list[dict[str, Any]], command: str) -> dict[str, Any]:
+    """What every task's row holds: identity, seeds, firing (overall and per layer), size, budget."""
+    rates = [m["firing_rate_overall"] for m in found if m["firing_rate_overall"] is not None]
+    return {
+        "group": group,
+        "run": run,
+        "task": task,
+        "seeds": [m["seed"] for m in found],
+        "rate": statistics.mean(rates) if rates else None,
+        "params": found[0]["parameters"],
+        "command": command,
+        "layer_rates": {
+            layer: statistics.mean(m["firing_rate_binary"][layer] for m in found)
+            for layer in found[0]["firing_rate_binary"]
+        },
+        "budget": found[0]["config"],
+        "found": found,
+    }
 
 
 def collect_rows() -> list[dict[str, Any]]:
@@ -48,37 +73,22 @@ def collect_rows() -> list[dict[str, Any]]:
                 continue
             task = found[0].get("task", "classification")
             command = command_for(run, found[0]["seed"]) if run.trained else "(not trained)"
+            row = _base_row(group, run, task, found, command)
             if task == "rl":
-                from paraspike.train.report_rl import rl_row
+                from paraspike.train.report_rl import rl_fields
 
-                rows.append(rl_row(group, run, found, command))
+                rows.append(row | rl_fields(found))
                 continue
-            names = _METRICS[task]
             epochs = [t for m in found for t in m["epoch_seconds"]]
-            rates = [m["firing_rate_overall"] for m in found if m["firing_rate_overall"] is not None]
-            rows.append(
-                {
-                    "group": group,
-                    "run": run,
-                    "task": task,
-                    "seeds": [m["seed"] for m in found],
-                    "metrics": {name: _spread([m[f"test_{name}"] for m in found]) for name in names},
-                    "epoch_s": statistics.median(epochs) if epochs else None,
-                    "epochs": statistics.mean(m["epochs"] for m in found),
-                    "rate": statistics.mean(rates) if rates else None,
-                    "data": found[0]["data"],
-                    "params": found[0]["parameters"],
-                    "command": command,
-                    "layer_rates": {
-                        layer: statistics.mean(m["firing_rate_binary"][layer] for m in found)
-                        for layer in found[0]["firing_rate_binary"]
-                    },
-                    "examples": {m["seed"]: m.get("example") for m in found},
-                    "energy_uj": _energy(found),
-                    "budget": found[0]["config"],
-                    "found": found,
-                }
-            )
+            row |= {
+                "metrics": {name: mean_std([m[f"test_{name}"] for m in found]) for name in _METRICS[task]},
+                "epoch_s": statistics.median(epochs) if epochs else None,
+                "epochs": statistics.mean(m["epochs"] for m in found),
+                "data": found[0]["data"],
+                "examples": {m["seed"]: m.get("example") for m in found},
+                "energy_uj": _energy(found),
+            }
+            rows.append(row)
     return rows
 
 
@@ -118,11 +128,10 @@ def _classification_section(group: str, mine: list[dict[str, Any]]) -> list[str]
     ]
     for r in mine:
         mean, std = r["metrics"]["acc"]
-        energy = "-" if r["energy_uj"] is None else f"{r['energy_uj'][0]:.3g} uJ"
         lines.append(
             f"| [{r['run'].name}](../{RESULTS}/{r['run'].name}) | {','.join(map(str, r['seeds']))} "
             f"| {100 * mean:.2f} +- {100 * std:.2f} | {_cell(r['epoch_s'], '.1f', ' s')} "
-            f"| {_cell(r['rate'], '.3f')} | {energy} | {r['params']:,} | `{r['command']}` |"
+            f"| {_cell(r['rate'], '.3f')} | {_energy_cell(r)} | {r['params']:,} | `{r['command']}` |"
         )
     return lines
 
@@ -148,10 +157,9 @@ def _forecast_section(group: str, mine: list[dict[str, Any]]) -> list[str]:
     ]
     for r in mine:
         cells = " | ".join(f"{m:.3f} +- {s:.3f}" for m, s in (r["metrics"][k] for k in _FORECAST_METRICS))
-        energy = "-" if r["energy_uj"] is None else f"{r['energy_uj'][0]:.3g} uJ"
         lines.append(
             f"| [{r['run'].name}](../{RESULTS}/{r['run'].name}) | {','.join(map(str, r['seeds']))} | {cells} "
-            f"| {r['epochs']:.1f} | {_cell(r['epoch_s'], '.1f', ' s')} | {_cell(r['rate'], '.3f')} | {energy} "
+            f"| {r['epochs']:.1f} | {_cell(r['epoch_s'], '.1f', ' s')} | {_cell(r['rate'], '.3f')} | {_energy_cell(r)} "
             f"| {r['params']:,} | `{r['command']}` |"
         )
     return lines

@@ -12,11 +12,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from paraspike.train.report import mean_std
+
 __all__ = ["summarize", "approximation_section", "plot_traces"]
-
-
-def _stat(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def summarize(records: list[dict[str, Any]], measure: str) -> dict[tuple[str, str, str, int], tuple[float, float]]:
@@ -25,7 +23,7 @@ def summarize(records: list[dict[str, Any]], measure: str) -> dict[tuple[str, st
     for r in records:
         key = (r["input"], r["target"], r["model"], r["kernel_size"])
         groups.setdefault(key, []).append(r["metrics"][measure])
-    return {key: _stat(values) for key, values in groups.items()}
+    return {key: mean_std(values) for key, values in groups.items()}
 
 
 def _cell(
@@ -156,7 +154,7 @@ def approximation_section(document: dict[str, Any], results: Path) -> list[str]:
 def plot_traces(document: dict[str, Any], out: Path) -> list[Path]:
     """Per input kind, one column per target: the input, the target's membrane and spikes, the binary
     DSN's membrane and spikes on the first test sequence (seed 0)."""
-    from paraspike.train.report_figures import _pyplot
+    from paraspike.train.report_figures import _pyplot, save_figure
 
     plt = _pyplot()
     if plt is None:
@@ -187,10 +185,8 @@ def plot_traces(document: dict[str, Any], out: Path) -> list[Path]:
         axes[1][0].set_ylabel("target LIF: h, spikes")
         axes[2][0].set_ylabel("DSN: H, spikes\n(blue: target)")
         fig.suptitle(f"{kind} input: binary DSN (k = {config['kernel_size']}) fitted to LIF targets", fontsize=10)
-        fig.tight_layout()
         path = out / f"traces_{kind}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, path, dpi=100)
         written.append(path)
     return written
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_accuracy", "plot_forecasts"]
+__all__ = ["plot_accuracy", "plot_forecasts", "plot_extrapolation", "save_figure"]
 
 
 def _pyplot() -> Any:
@@ -17,6 +17,16 @@ def _pyplot() -> Any:
     except ImportError:
         return None
     return plt
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
+    """Lay ``fig`` out, write it to ``path`` (making its folder) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
 
 
 def plot_accuracy(rows: list[dict[str, Any]], path: Path) -> None:
@@ -35,10 +45,7 @@ def plot_accuracy(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_ylabel("test accuracy (%)")
         ax.tick_params(axis="x", rotation=60)
         ax.set_ylim(max(0, min(means) - 10), 100)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_forecasts(rows: list[dict[str, Any]], variants: tuple[str, ...], path: Path) -> None:
@@ -67,10 +74,7 @@ def plot_forecasts(rows: list[dict[str, Any]], variants: tuple[str, ...], path: 
         ax.set_xlabel("time step")
         ax.set_ylabel("normalised value")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_extrapolation(rows: list[dict[str, Any]], path: Path) -> None:
@@ -103,7 +107,4 @@ def plot_extrapolation(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_ylabel("bits per token (test)")
     ax.set_title("length extrapolation (dotted: one pass with the state carried)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -4,9 +4,10 @@ and one streaming pass), mean and spread over seeds."""
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import Any
+
+from paraspike.train.report import mean_std
 
 __all__ = ["language_section", "extrapolation_table"]
 
@@ -14,8 +15,8 @@ __all__ = ["language_section", "extrapolation_table"]
 def _spread(values: list[float]) -> str:
     if not values:
         return ""
-    mean = statistics.mean(values)
-    return f"{mean:.3f} +- {statistics.stdev(values):.3f}" if len(values) > 1 else f"{mean:.3f}"
+    mean, std = mean_std(values)
+    return f"{mean:.3f} +- {std:.3f}" if len(values) > 1 else f"{mean:.3f}"
 
 
 def extrapolation_table(mine: list[dict[str, Any]]) -> list[str]:

@@ -8,11 +8,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-__all__ = ["rl_row", "rl_section", "plot_learning_curves"]
+from paraspike.train.report import mean_std
 
-
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+__all__ = ["rl_fields", "rl_section", "plot_learning_curves"]
 
 
 def _learning_speed(metrics: dict[str, Any]) -> float | None:
@@ -21,31 +19,18 @@ def _learning_speed(metrics: dict[str, Any]) -> float | None:
     return metrics.get("learning_steps_per_second")
 
 
-def rl_row(group: str, run: Any, found: list[dict[str, Any]], command: str) -> dict[str, Any]:
-    """The summary of one RL run over its seeds (the same keys the other tasks' rows use where they apply)."""
-    rates = [m["firing_rate_overall"] for m in found if m["firing_rate_overall"] is not None]
+def rl_fields(found: list[dict[str, Any]]) -> dict[str, Any]:
+    """An RL run's own entries of its report row (added to the fields every task's row has): best and
+    final return, environment steps per second, critic size."""
     learning = [s for m in found if (s := _learning_speed(m)) is not None]
     return {
-        "group": group,
-        "run": run,
-        "task": "rl",
-        "seeds": [m["seed"] for m in found],
         "metrics": {
-            "best_return": _mean_sd([m["best_return"] for m in found]),
-            "final_return": _mean_sd([m["final_return"] for m in found]),
+            "best_return": mean_std([m["best_return"] for m in found]),
+            "final_return": mean_std([m["final_return"] for m in found]),
         },
         "steps_per_s": statistics.mean(m["steps_per_second"] for m in found),
         "learning_steps_per_s": statistics.mean(learning) if learning else None,
-        "rate": statistics.mean(rates) if rates else None,
-        "params": found[0]["parameters"],
         "critic_params": found[0]["critic_parameters"],
-        "command": command,
-        "layer_rates": {
-            layer: statistics.mean(m["firing_rate_binary"][layer] for m in found)
-            for layer in found[0]["firing_rate_binary"]
-        },
-        "budget": found[0]["config"],
-        "found": found,
     }
 
 
@@ -89,7 +74,7 @@ def rl_section(group: str, mine: list[dict[str, Any]], results: Path) -> list[st
 
 def plot_learning_curves(rows: list[dict[str, Any]], path: Path) -> None:
     """Evaluation return against environment steps: mean over seeds with a +- one standard deviation band."""
-    from paraspike.train.report_figures import _pyplot
+    from paraspike.train.report_figures import _pyplot, save_figure
 
     plt = _pyplot()
     if plt is None or not rows:
@@ -109,7 +94,4 @@ def plot_learning_curves(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_ylabel("evaluation return")
     ax.set_title(rows[0]["budget"]["rl"]["env"])
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
