@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from paraspike.bench.common import median_time, sync
 
@@ -83,6 +83,27 @@ def _reset(module: nn.Module) -> None:
     module.zero_grad(set_to_none=True)
 
 
+def _input_and_gradient(shape: Sequence[int], device: torch.device, seed: int) -> tuple[Tensor, Tensor]:
+    """A random input ``shape`` (requiring grad) and a random upstream gradient, from ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(*shape, generator=gen).to(device).requires_grad_()
+    return x, torch.randn(*shape, generator=gen).to(device)
+
+
+def _forward_backward(module: nn.Module, x: Tensor, grad: Tensor, device: torch.device) -> tuple[float, float]:
+    """Seconds of one forward and one backward of ``module`` on ``x`` from a reset state."""
+    _reset(module)
+    x.grad = None
+    sync(device)
+    start = time.perf_counter()
+    out = module(x)
+    sync(device)
+    middle = time.perf_counter()
+    out.backward(grad)
+    sync(device)
+    return middle - start, time.perf_counter() - middle
+
+
 def time_layer(
     build: Callable[[], nn.Module],
     shape: Sequence[int],
@@ -94,22 +115,11 @@ def time_layer(
 ) -> dict[str, object]:
     """Forward, backward and total seconds (medians), runs and peak MiB of ``build()`` on a random
     input of ``shape`` with a random upstream gradient. Stops timing once ``cap_s`` seconds went by."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(*shape, generator=gen).to(device).requires_grad_()
-    grad = torch.randn(*shape, generator=gen).to(device)
+    x, grad = _input_and_gradient(shape, device, seed)
     module = build()
 
     def run() -> tuple[float, float]:
-        _reset(module)
-        x.grad = None
-        sync(device)
-        start = time.perf_counter()
-        out = module(x)
-        sync(device)
-        middle = time.perf_counter()
-        out.backward(grad)
-        sync(device)
-        return middle - start, time.perf_counter() - middle
+        return _forward_backward(module, x, grad, device)
 
     with PeakMemory(device) as peak:
         warm_fwd, warm_bwd = run()
@@ -158,24 +168,13 @@ def time_layers_interleaved(
     was being timed. Rounds continue until every layer has ``repeats`` runs and the rounds took
     ``min_time_s`` per layer, or ``cap_s`` per layer went by. Returns ``{name: result}``; a layer that
     runs out of memory gets ``{"status": "out of memory"}``."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(*shape, generator=gen).to(device).requires_grad_()
-    grad = torch.randn(*shape, generator=gen).to(device)
+    x, grad = _input_and_gradient(shape, device, seed)
     modules: dict[str, nn.Module] = {}
     results: dict[str, dict[str, object]] = {}
     times: dict[str, list[tuple[float, float]]] = {}
 
     def run(module: nn.Module) -> tuple[float, float]:
-        _reset(module)
-        x.grad = None
-        sync(device)
-        start = time.perf_counter()
-        out = module(x)
-        sync(device)
-        middle = time.perf_counter()
-        out.backward(grad)
-        sync(device)
-        return middle - start, time.perf_counter() - middle
+        return _forward_backward(module, x, grad, device)
 
     for name, build in builds.items():
         try:
