@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from paraspike.neurons.hardware import quantize_weight
+
 __all__ = [
     "DecayLogitGenerator",
     "CausalConvDecay",
@@ -89,8 +91,6 @@ class CausalConvDecay(DecayLogitGenerator):
         self.weight_bits: int | None = None  # set by DSN(weight_bits=...): fake-quantised taps
 
     def forward(self, x: Tensor, history: Tensor | None) -> Tensor:
-        from paraspike.neurons.hardware import quantize_weight
-
         k = self.kernel_size
         weight = quantize_weight(self.weight, self.weight_bits)
         if k > 1:
