@@ -348,12 +348,12 @@ def estimate_energy(
     finally:
         for handle in handles:
             handle.remove()
-    ordered = sorted(layers.values(), key=lambda layer: _order(layer, list(layers)))
+    # execution order, a module's entries (keys "<module path>:<op>") kept together at its first call
+    first_call: dict[str, int] = {}
+    for key in layers:
+        first_call.setdefault(key.rsplit(":", 1)[0], len(first_call))
+    ordered = [layers[key] for key in sorted(layers, key=lambda key: first_call[key.rsplit(":", 1)[0]])]
     return EnergyReport(layers=ordered, samples=samples, table_name=cost_table, uncounted=sorted(uncounted))
-
-
-def _order(layer: LayerCount, keys: list[str]) -> int:
-    return next(i for i, k in enumerate(keys) if k.startswith(f"{layer.name.split(' (')[0]}:"))
 
 
 def _attach(
