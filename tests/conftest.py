@@ -42,3 +42,15 @@ def _no_committed_approximation_results(monkeypatch, tmp_path) -> None:
     from paraspike.train import report
 
     monkeypatch.setattr(report, "APPROXIMATION", tmp_path / "no-approximation")
+
+
+@pytest.fixture
+def isolated_results(monkeypatch, tmp_path):
+    """The experiment grid's results folder moved to ``tmp_path / "results"`` (both the runner's and the
+    report's view of it); returns that folder."""
+    from paraspike.train import experiments, report
+
+    folder = tmp_path / "results"
+    monkeypatch.setattr(experiments, "RESULTS", folder)
+    monkeypatch.setattr(report, "RESULTS", folder)
+    return folder

@@ -136,12 +136,10 @@ def test_approx_command_and_report_section(tmp_path, capsys):
     assert "| k = 2 | k = 4 |" in text
 
 
-def test_write_report_adds_the_approximation_section(tmp_path, monkeypatch):
+def test_write_report_adds_the_approximation_section(tmp_path, monkeypatch, isolated_results):
     pytest.importorskip("matplotlib")
-    from paraspike.train import experiments, report
+    from paraspike.train import report
 
-    monkeypatch.setattr(experiments, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(report, "APPROXIMATION", tmp_path / "approx")
     run_study(_tiny(tmp_path), progress=False)
     report.write_report(tmp_path / "results.md")

@@ -226,12 +226,10 @@ def test_persistence_reference_repeats_the_last_value(tmp_path):
     assert torch.tensor(example["prediction"]).shape == y.shape and x.shape == (24, 3)
 
 
-def test_forecasting_report_tables_and_summary(tmp_path, monkeypatch):
+def test_forecasting_report_tables_and_summary(tmp_path, isolated_results):
     pytest.importorskip("matplotlib")
     from paraspike.train import experiments, load_config, report
 
-    monkeypatch.setattr(experiments, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
     group = experiments.EXPERIMENTS["forecast-etth1-h24"]
     config = load_config(group[0].config, list(group[0].overrides))
     example = {"input": [[0.0] * 7] * 96, "target": [[1.0] * 7] * 24, "prediction": [[0.5] * 7] * 24}

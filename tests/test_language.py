@@ -271,12 +271,10 @@ def test_random_windows_are_seeded_per_epoch_and_sharded():
         TextWindows(torch.arange(5), 10)
 
 
-def test_language_report_tables_and_extrapolation_plot(tmp_path, monkeypatch):
+def test_language_report_tables_and_extrapolation_plot(tmp_path, isolated_results):
     pytest.importorskip("matplotlib")
     from paraspike.train import experiments, load_config, report
 
-    monkeypatch.setattr(experiments, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
     runs = {r.variant: r for r in experiments.EXPERIMENTS["lm-kjv"]}
     config = load_config(runs["dsn"].config, list(runs["dsn"].overrides))
     data = {"source": "bible", "split": "contiguous", "vocab": 256, "train_tokens": 9, "val_tokens": 1}

@@ -258,12 +258,10 @@ def test_a_saved_buffer_loads_into_a_larger_or_smaller_one():
     assert larger.sample(300, 1, np.random.default_rng(1)).obs.max() == 60
 
 
-def test_rl_report_table_and_learning_curves(tmp_path, monkeypatch):
+def test_rl_report_table_and_learning_curves(tmp_path, isolated_results):
     pytest.importorskip("matplotlib")
     from paraspike.train import experiments, load_config, report
 
-    monkeypatch.setattr(experiments, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
     runs = {r.variant: r for r in experiments.EXPERIMENTS["rl-hopper"]}
     config = load_config(runs["dsn"].config, list(runs["dsn"].overrides))
     for variant, seed, returns in (

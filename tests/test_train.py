@@ -123,11 +123,9 @@ def test_firing_rates_count_expanded_binary_spikes():
     assert rate == pytest.approx(float(counts.sum()) / (counts.numel() * 4))
 
 
-def test_experiment_report_averages_seeds_and_links_configs(tmp_path, monkeypatch):
-    from paraspike.train import experiments, report
+def test_experiment_report_averages_seeds_and_links_configs(tmp_path, isolated_results):
+    from paraspike.train import report
 
-    monkeypatch.setattr(experiments, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
     for seed, acc in ((0, 0.8), (1, 0.9)):
         path = tmp_path / "results" / "sfmnist-lif" / f"seed{seed}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
