@@ -49,6 +49,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
+from paraspike.nn.module_stack import module_stack
+
 __all__ = ["COST_TABLES", "EnergyReport", "LayerCount", "estimate_energy", "neuron_operations"]
 
 _FIXED = {"mac8": 0.23, "mul32": 3.1, "add32": 0.1}  # int8 MAC, int32 multiply and add: the same on any table
@@ -336,18 +338,18 @@ def estimate_energy(
     first = args[0]
     samples = int(first.shape[batch_dim]) if isinstance(first, Tensor) and first.dim() > batch_dim else 1
     layers: dict[str, LayerCount] = {}
-    stack: list[str] = []
-    counter = _Counter(layers, stack)
     uncounted: set[str] = set()
-    handles = []
-    for name, module in model.named_modules():
-        handles += _attach(name or type(model).__name__, module, layers, stack, counter, uncounted)
-    try:
-        with torch.no_grad(), counter:
-            model(*args)
-    finally:
-        for handle in handles:
-            handle.remove()
+    with module_stack(model) as stack:
+        counter = _Counter(layers, stack)
+        handles = []
+        for name, module in model.named_modules():
+            handles += _attach(name or type(model).__name__, module, layers, counter, uncounted)
+        try:
+            with torch.no_grad(), counter:
+                model(*args)
+        finally:
+            for handle in handles:
+                handle.remove()
     # execution order, a module's entries (keys "<module path>:<op>") kept together at its first call
     first_call: dict[str, int] = {}
     for key in layers:
@@ -360,21 +362,20 @@ def _attach(
     name: str,
     module: nn.Module,
     layers: dict[str, LayerCount],
-    stack: list[str],
     counter: _Counter,
     uncounted: set[str],
 ) -> list[Any]:
-    neuron = _is_neuron(module)
+    """Note what ``module`` cannot have counted; for a neuron, hooks that count its steps, spikes and
+    operations (and keep the counter from reading its internal ops as synapses)."""
+    if _uncountable(module):
+        uncounted.add(f"{name} ({type(module).__name__}): {_uncountable(module)}")
+    if not _is_neuron(module):
+        return []
 
     def before(_: nn.Module, __: Any) -> None:
-        stack.append(name)
-        if neuron:
-            counter.inside_neuron += 1
+        counter.inside_neuron += 1
 
     def after(mod: nn.Module, _: Any, out: Any) -> None:
-        stack.pop()
-        if not neuron:
-            return
         counter.inside_neuron -= 1
         known = neuron_operations(mod)
         key = f"{name}:neuron"
@@ -392,8 +393,6 @@ def _attach(
         for key_, value in ops.items():
             layer.add(key_, value * steps)
 
-    if isinstance(module, nn.Module) and _uncountable(module):
-        uncounted.add(f"{name} ({type(module).__name__}): {_uncountable(module)}")
     return [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
 
 

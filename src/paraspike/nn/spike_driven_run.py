@@ -34,6 +34,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
+from paraspike.nn.module_stack import module_stack
+
 __all__ = ["SpikeDrivenCall", "SpikeDrivenReport", "run_spike_driven"]
 
 _CONVS = (F.conv1d, F.conv2d, F.conv3d)
@@ -157,8 +159,9 @@ class _SpikeDrivenMode(TorchFunctionMode):
             total = total / divisor
         if bias is None:
             return total
-        shape = [-1] + [1] * (total.dim() - 2) if func in _CONVS else [-1]
-        return total + bias.view(*shape) if func in _CONVS else total + bias
+        if func in _CONVS:  # [B, C_out, *spatial]: the bias per channel
+            return total + bias.view(-1, *[1] * (total.dim() - 2))
+        return total + bias
 
     def _matmul(self, func: Callable, args: tuple, kwargs: dict) -> Tensor:
         a, b = args[0], args[1]
@@ -190,22 +193,6 @@ def run_spike_driven(
     (module paths as in ``named_modules``) receives real-valued input. ``audit``: record the distinct
     values each op received on its spike operands (slow; for checking)."""
     report = SpikeDrivenReport()
-    stack: list[str] = []
-    handles = []
-    for name, module in model.named_modules():
-        label = name or type(model).__name__
-
-        def before(_: nn.Module, __: Any, label: str = label) -> None:
-            stack.append(label)
-
-        def after(_: nn.Module, __: Any, ___: Any) -> None:
-            stack.pop()
-
-        handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
-    try:
-        with torch.no_grad(), _SpikeDrivenMode(report, stack, strict, set(allow_real), audit):
-            out = model(*inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
+    with module_stack(model) as stack, torch.no_grad(), _SpikeDrivenMode(report, stack, strict, set(allow_real), audit):
+        out = model(*inputs)
     return out, report
