@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["write_benchmarks_page"]
@@ -23,18 +24,19 @@ def _ms(seconds: float) -> str:
 
 def _lengths_section(result: dict, neurons: int, models: list[str]) -> list[str]:
     rows = [r for r in result["rows"] if r["neurons"] == neurons]
-    lengths = sorted({r["T"] for r in rows})
-    lines = ["| model | " + " | ".join(f"T={t}" for t in lengths) + " |", "|---|" + "---|" * len(lengths)]
+    return _model_by_steps(rows, models, lambda row: f"{_ms(row['total_s'])} ({row.get('time_vs_dsn', 1.0):.2f}x)")
+
+
+def _model_by_steps(rows: list[dict], models: list[str], cell: Callable[[dict], str]) -> list[str]:
+    """A table with a row per model and a column per T: ``cell(row)`` for a finished measurement, its
+    status otherwise, ``-`` where none was taken."""
+    steps = sorted({r["T"] for r in rows})
+    lines = ["| model | " + " | ".join(f"T={t}" for t in steps) + " |", "|---|" + "---|" * len(steps)]
     for model in models:
         cells = []
-        for t in lengths:
+        for t in steps:
             row = next((r for r in rows if r["model"] == model and r["T"] == t), None)
-            if row is None:
-                cells.append("-")
-            elif row["status"] != "ok":
-                cells.append(row["status"])
-            else:
-                cells.append(f"{_ms(row['total_s'])} ({row.get('time_vs_dsn', 1.0):.2f}x)")
+            cells.append("-" if row is None else row["status"] if row["status"] != "ok" else cell(row))
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return lines
 
@@ -47,16 +49,9 @@ def _pair(result: dict, steps: int) -> tuple[dict, dict]:
 def _layers_table(result: dict, layout: str, models: list[str]) -> list[str]:
     rows = [r for r in result["rows"] if r["layout"] == layout]
     steps = sorted({r["T"] for r in rows})
-    lines = ["| model | " + " | ".join(f"T={t}" for t in steps) + " |", "|---|" + "---|" * len(steps)]
-    for model in models:
-        cells = []
-        for t in steps:
-            row = next((r for r in rows if r["model"] == model and r["T"] == t), None)
-            if row is None or row["status"] != "ok":
-                cells.append("-" if row is None else row["status"])
-            else:
-                cells.append(f"{_ms(row['total_s'])} ({row['time_vs_dsn']:.2f}x) [{row['floor_multiple']:.1f}]")
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    lines = _model_by_steps(
+        rows, models, lambda row: f"{_ms(row['total_s'])} ({row['time_vs_dsn']:.2f}x) [{row['floor_multiple']:.1f}]"
+    )
     floors = [next(r for r in rows if r["model"] == "DSN-int" and r["T"] == t) for t in steps]
     lines.append(
         "| *floor (copy GB/s)* | "
