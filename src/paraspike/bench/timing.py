@@ -5,7 +5,9 @@ what both suites of ``paraspike bench speed`` measure with.
 medians of at least ``repeats`` runs (more, up to :data:`MAX_RUNS`, until ``min_time_s`` seconds were
 timed, so sub-millisecond configurations are not judged on a few noisy samples) after warm-up runs,
 plus the peak memory of one forward+backward above its inputs (CPU: the process's peak resident
-memory, reset through ``/proc/self/clear_refs``; CUDA: ``torch.cuda.max_memory_allocated``).
+memory, reset through ``/proc/self/clear_refs`` after glibc's ``malloc_trim`` hands freed memory back,
+so a model measured after another is not undercounted by reusing its pages; CUDA:
+``torch.cuda.max_memory_allocated``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "copy_bandwidth",
     "PeakMemory",
     "keep_freed_memory",
+    "release_freed_memory",
     "MAX_RUNS",
     "WARMUP_S",
 ]
@@ -44,9 +47,32 @@ def _status_kib(field: str) -> int:
     raise KeyError(field)
 
 
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name is not None else None
+    except OSError:
+        return None
+
+
+def release_freed_memory() -> bool:
+    """Hand memory that the process freed but glibc's allocator kept back to the kernel
+    (``malloc_trim(0)``: the top of every arena and whole free pages inside it). Without it, a block that
+    reuses those pages allocates without raising the resident set, and its peak reads far too low (an
+    LM forward+backward measured after another one read 36 MiB instead of 507). Returns False where
+    there is no glibc."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "malloc_trim"):
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
 class PeakMemory:
     """Peak memory (MiB) of a block above what was in use when it started (``mib``; ``None`` if
-    unmeasurable) and what was in use then (``base_mib``: resident memory on CPU, allocated on CUDA)."""
+    unmeasurable) and what was in use then (``base_mib``: resident memory on CPU, allocated on CUDA).
+    On CPU, freed memory the allocator kept is released first (:func:`release_freed_memory`), so the
+    block's own allocations count even when they reuse an earlier block's pages."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
@@ -60,6 +86,7 @@ class PeakMemory:
             self._base = torch.cuda.memory_allocated(self.device)
             self.base_mib = self._base / 2**20
         else:
+            release_freed_memory()
             try:
                 Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
                 self._base = _status_kib("VmRSS")
@@ -228,11 +255,10 @@ def keep_freed_memory() -> bool:
     ``M_MMAP_MAX = 0``, and the largest trim threshold). Affects every tensor the process allocates
     afterwards, every model of a benchmark alike; the same as starting Python with
     ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647``. Returns False where there is no glibc."""
-    name = ctypes.util.find_library("c")
-    if name is None:
+    libc = _libc()
+    if libc is None:
         return False
     try:
-        libc = ctypes.CDLL(name)
         m_trim_threshold, m_mmap_max = -1, -4
         return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
     except (OSError, AttributeError):
