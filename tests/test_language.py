@@ -299,7 +299,6 @@ def test_language_report_tables_and_extrapolation_plot(tmp_path, isolated_result
     assert (tmp_path / "results" / "lm-kjv.png").is_file()
 
 
-
 _REUSE_SCRIPT = textwrap.dedent(
     """
     import torch, torch.nn.functional as F
