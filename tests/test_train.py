@@ -96,6 +96,37 @@ def test_resuming_from_a_checkpoint_reaches_the_uninterrupted_weights(tmp_path):
         assert torch.equal(a[key], b[key]), key
 
 
+def test_the_grid_resumes_an_interrupted_run_and_reaches_the_uninterrupted_weights(
+    tmp_path, monkeypatch, isolated_results
+):
+    import yaml
+
+    from paraspike.train import experiments
+    from paraspike.train.run import unfinished_checkpoint
+
+    whole = _config(tmp_path, "name=whole", "trainer.max_epochs=3")
+    train(whole)
+    # a run killed after its first epoch: its folder holds config.yaml and last.ckpt, no metrics.json
+    killed = _config(tmp_path, "name=grid", "trainer.max_epochs=3", "stop_after_epochs=1")
+    train(killed)
+    folder = run_folder(killed)
+    (folder / "metrics.json").unlink()
+    full = _config(tmp_path, "name=grid", "trainer.max_epochs=3")
+    (folder / "config.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
+    config_file = tmp_path / "grid.yaml"
+    config_file.write_text(yaml.safe_dump(full, sort_keys=False))
+    group = [experiments.Run("grid", str(config_file), (), (0,))]
+    monkeypatch.setattr(experiments, "EXPERIMENTS", {"grid": group})
+    experiments.run_experiments(["grid"])
+    metrics = json.loads((isolated_results / "grid" / "seed0.json").read_text())
+    assert metrics["resumed_from"] == str(folder / "checkpoints" / "last.ckpt") and metrics["epochs"] == 3
+    assert not (folder.parent / "seed0-2").exists()  # continued in place, not started over
+    a, b = torch.load(run_folder(whole) / "weights_rank0.pt"), torch.load(folder / "weights_rank0.pt")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    # another config (here: more epochs) is a different run: it starts fresh
+    assert unfinished_checkpoint(_config(tmp_path, "name=grid", "trainer.max_epochs=4")) is None
+
+
 def test_two_process_ddp_on_cpu_ends_with_identical_weights(tmp_path):
     out = tmp_path / "runs"
     command = [sys.executable, "-m", "paraspike", "train", *SMALL, f"out={out}", "name=ddp"]

@@ -2,9 +2,9 @@
 
 ``python -m paraspike.train.experiments run [--only GROUP ...]`` trains every run of
 :data:`EXPERIMENTS` that has no ``results/experiments/<run>/seed<k>.json`` yet (so it can be
-stopped and continued), copying each run's metrics there. ``... report`` writes ``docs/results.md``
-and the figures under ``results/experiments/`` (:mod:`paraspike.train.report`). ``... list`` prints
-the runs and whether each is done.
+stopped and continued; a run interrupted after its first checkpoint resumes from it), copying each
+run's metrics there. ``... report`` writes ``docs/results.md`` and the figures under
+``results/experiments/`` (:mod:`paraspike.train.report`). ``... list`` prints the runs and whether each is done.
 
 Groups: image and event classification (``sfmnist``, ``nmnist``, ``smnist``, ``matched``,
 ``ablation``) and forecasting (``forecast-<dataset>-h<horizon>``: SeqSNN's Spikformer with each
@@ -186,7 +186,7 @@ def command_for(run: Run, seed: int) -> str:
 def run_experiments(groups: list[str]) -> None:
     """Train (or evaluate) every run of ``groups`` without a result file yet."""
     from paraspike.tasks.forecasting import persistence_metrics
-    from paraspike.train.run import train
+    from paraspike.train.run import train, unfinished_checkpoint
 
     for group in groups:
         runs = EXPERIMENTS[group]
@@ -197,8 +197,13 @@ def run_experiments(groups: list[str]) -> None:
             if target.is_file():
                 continue
             config = load_config(run.config, [*run.overrides, f"name={run.name}", f"seed={seed}"])
-            print(f"[{group}] {run.name} seed {seed}", flush=True)
-            metrics = train(config) if run.trained else persistence_metrics(config)
+            resume = unfinished_checkpoint(config) if run.trained else None
+            note = f" (resuming the interrupted run from {resume})" if resume is not None else ""
+            print(f"[{group}] {run.name} seed {seed}{note}", flush=True)
+            if not run.trained:
+                metrics = persistence_metrics(config)
+            else:
+                metrics = train(config, resume=str(resume)) if resume is not None else train(config)
             metrics["command"] = command_for(run, seed) if run.trained else "(evaluated, not trained)"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(metrics, indent=2))

@@ -29,7 +29,7 @@ from paraspike.neurons import describe_backends
 from paraspike.tasks import get_task
 from paraspike.train.firing import FiringRateMonitor
 
-__all__ = ["train", "run_folder", "new_run_folder", "resumed_run_folder"]
+__all__ = ["train", "run_folder", "new_run_folder", "resumed_run_folder", "unfinished_checkpoint"]
 
 _FOLDER_VARIABLE = "PARASPIKE_RUN_FOLDER"  # rank 0 passes the folder to DDP processes it starts
 
@@ -74,6 +74,22 @@ def new_run_folder(config: dict[str, Any]) -> Path:
         number += 1
         candidate = base.with_name(f"{base.name}-{number}")
     return candidate
+
+
+def unfinished_checkpoint(config: dict[str, Any]) -> Path | None:
+    """The newest checkpoint of an interrupted run of exactly ``config`` (a folder of :func:`new_run_folder`'s
+    sequence whose ``config.yaml`` equals ``config``, with ``checkpoints/last.ckpt`` or ``last.pt`` and no
+    ``metrics.json`` yet), or None. The experiment grid resumes from it instead of starting over."""
+    base = run_folder(config)
+    found: list[Path] = []
+    for folder in [base, *sorted(base.parent.glob(f"{base.name}-*"))]:
+        saved = folder / "config.yaml"
+        if (folder / "metrics.json").exists() or not saved.is_file():
+            continue
+        if yaml.safe_load(saved.read_text()) != config:
+            continue
+        found += [c for c in (folder / "checkpoints" / "last.ckpt", folder / "checkpoints" / "last.pt") if c.is_file()]
+    return max(found, key=lambda c: c.stat().st_mtime) if found else None
 
 
 def resumed_run_folder(checkpoint: str | os.PathLike[str]) -> Path:
