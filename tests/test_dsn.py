@@ -89,6 +89,23 @@ def test_streaming_chunks_equal_one_call(options):
     assert_spikes_equal_up_to_ties(neuron, torch.cat(parts), whole, h_whole)
 
 
+def test_history_after_calls_shorter_than_the_window_is_the_padded_window_with_gradients():
+    """A call of fewer than k-1 steps only notes its inputs; reading the history builds the window."""
+    neuron = DSN(3, kernel_size=5)  # window of 4 inputs
+    x = torch.randn(3, 2, 3, requires_grad=True)
+    neuron(x[:1])
+    torch.testing.assert_close(neuron.history, torch.cat([torch.zeros(3, 2, 3), x[:1]]))
+    neuron(x[1:3])  # the earlier window in front
+    expected = torch.cat([torch.zeros(1, 2, 3), x[:3]])
+    torch.testing.assert_close(neuron.history, expected)
+    assert torch.equal(torch.autograd.grad(neuron.history.sum(), x)[0], torch.ones_like(x))  # TBPTT reaches them
+    saved = neuron.state
+    neuron.reset()
+    assert neuron.history is None
+    neuron.set_state(saved)
+    torch.testing.assert_close(neuron.history, expected)
+
+
 def test_single_and_multi_step_calls_mix_on_one_stream():
     neuron = DSN(3, store_h_seq=True)
     x_seq = torch.randn(50, 2, 3) * 3

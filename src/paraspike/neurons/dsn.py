@@ -183,6 +183,24 @@ class DSN(MemoryModule):
 
     # ----------------------------------------------------------------------------- state
     @property
+    def history(self) -> Tensor | None:
+        """The last ``k-1`` inputs ``[k-1, B, C, *]`` (``None`` after ``reset()``). A call shorter than
+        ``k-1`` steps only notes its inputs; the window (zeros or the earlier history in front) is built
+        when something reads it, so training calls with a few time steps, which never read it before the
+        next ``reset()``, allocate nothing for it."""
+        pending = self._history_pending
+        if pending is not None:
+            past, recent = pending
+            rows, keep = recent.shape[0], self.decay_logit.history_length
+            front = recent.new_zeros((keep - rows, *recent.shape[1:])) if past is None else past[rows:]
+            self._history_value, self._history_pending = torch.cat([front, recent], dim=0), None
+        return self._history_value
+
+    @history.setter
+    def history(self, value: Tensor | None) -> None:
+        self._history_value, self._history_pending = value, None
+
+    @property
     def state(self) -> DSNState | None:
         """The current state, or ``None`` before the first call / after ``reset()``."""
         if self.h is None:
@@ -256,8 +274,8 @@ class DSN(MemoryModule):
         if x_seq.shape[0] >= keep:  # the new inputs alone fill the window: no copy of the sequence
             self.history = x_seq[-keep:]
             return
-        past = self.history if self.history is not None else x_seq.new_zeros((keep, *x_seq.shape[1:]))
-        self.history = torch.cat([past[x_seq.shape[0] :], x_seq], dim=0)
+        past = self.history  # built now if it was pending, so pending windows never nest
+        self._history_value, self._history_pending = None, (past, x_seq)
 
     def _fire(self, h: Tensor) -> Tensor:
         return spike_fire(h, self.v_threshold, self.max_spike, self.surrogate, self.surrogate_alpha)
