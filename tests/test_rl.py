@@ -187,6 +187,21 @@ def test_hopper_runs_are_deterministic_with_a_seed_and_record_evaluations(tmp_pa
     assert third["evaluations"] != first["evaluations"]
 
 
+def test_the_walker2d_config_drives_walker2d_with_bounded_actions():
+    pytest.importorskip("mujoco")
+    from paraspike.tasks.rl.loop import build_agent, make_env
+    from paraspike.train import load_config
+
+    config = load_config("configs/rl_walker2d.yaml")
+    env = make_env(config["rl"]["env"])
+    obs, _ = env.reset(seed=0)
+    assert env.spec.id == "Walker2d-v4" and obs.shape == (17,) and env.action_space.shape == (6,)
+    agent = build_agent(config, 17, 6)
+    action = agent.act(torch.as_tensor(obs, dtype=torch.float32))
+    assert action.shape == (6,) and action.abs().max() <= 1.0
+    env.step(action.numpy())
+
+
 def test_a_stopped_run_resumes_from_its_checkpoint(tmp_path):
     pytest.importorskip("mujoco")
     from paraspike.train import train

@@ -13,7 +13,8 @@ layers, a linear model and the persistence forecast; ``...-revin`` groups add re
 normalisation to the DSN, LIF and non-spiking Spikformers) and language modelling (``lm-kjv``: the
 spiking SSM with each neuron and the length-extrapolation study; ``lm-wikitext2``: bytes and words)
 and reinforcement learning (``rl-hopper``: TD3 with DSN, binary DSN, LIF and ANN actors;
-``rl-hopper-carry``: the DSN actor with its state carried across each episode).
+``rl-hopper-carry``: the DSN actor with its state carried across each episode; ``rl-walker2d``: the
+four actors on Walker2d).
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ def _language() -> dict[str, list[Run]]:
 
 
 _HOPPER = "configs/rl_hopper.yaml"
+_WALKER = "configs/rl_walker2d.yaml"
 RL_ACTORS: dict[str, tuple[str, ...]] = {
     "dsn": ("model.neuron=dsn",),
     "dsn-binary": ("model.neuron=dsn-binary",),
@@ -167,7 +169,8 @@ def _reinforcement() -> dict[str, list[Run]]:
     actors = [Run(f"rl-hopper-{a}", _HOPPER, overrides, variant=a) for a, overrides in RL_ACTORS.items()]
     carried = ("model.neuron=dsn", "rl.actor_state=carry", "rl.window=4", "rl.burn_in=2")
     carry = Run("rl-hopper-dsn-carry", _HOPPER, carried, (0,), variant="dsn-carry")
-    return {"rl-hopper": actors, "rl-hopper-carry": [carry]}
+    walker = [Run(f"rl-walker2d-{a}", _WALKER, overrides, variant=a) for a, overrides in RL_ACTORS.items()]
+    return {"rl-hopper": actors, "rl-hopper-carry": [carry], "rl-walker2d": walker}
 
 
 EXPERIMENTS: dict[str, list[Run]] = {**_CLASSIFICATION, **_forecasting(), **_language(), **_reinforcement()}
