@@ -127,6 +127,26 @@ def test_the_grid_resumes_an_interrupted_run_and_reaches_the_uninterrupted_weigh
     assert unfinished_checkpoint(_config(tmp_path, "name=grid", "trainer.max_epochs=4")) is None
 
 
+def test_grid_processes_skip_a_run_another_live_process_holds_and_take_over_a_dead_ones(
+    tmp_path, monkeypatch, isolated_results
+):
+    import yaml
+
+    from paraspike.train import experiments
+
+    config_file = tmp_path / "grid.yaml"
+    config_file.write_text(yaml.safe_dump(_config(tmp_path, "trainer.max_epochs=1"), sort_keys=False))
+    monkeypatch.setattr(experiments, "EXPERIMENTS", {"grid": [experiments.Run("grid", str(config_file), (), (0,))]})
+    lock = tmp_path / "runs" / "grid" / "seed0.lock"
+    assert experiments.claim_run(lock) and not experiments.claim_run(lock)  # held by this (live) process
+    experiments.run_experiments(["grid"])
+    assert not (isolated_results / "grid" / "seed0.json").exists()  # skipped: another process holds it
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.write_text(finished.stdout.strip())  # its holder has exited
+    experiments.run_experiments(["grid"])
+    assert (isolated_results / "grid" / "seed0.json").is_file() and not lock.exists()
+
+
 def test_two_process_ddp_on_cpu_ends_with_identical_weights(tmp_path):
     out = tmp_path / "runs"
     command = [sys.executable, "-m", "paraspike", "train", *SMALL, f"out={out}", "name=ddp"]

@@ -1,10 +1,11 @@
 """The project's experiment grid, run one configured run at a time, and its report.
 
-``python -m paraspike.train.experiments run [--only GROUP ...]`` trains every run of
-:data:`EXPERIMENTS` that has no ``results/experiments/<run>/seed<k>.json`` yet (so it can be
-stopped and continued; a run interrupted after its first checkpoint resumes from it), copying each
-run's metrics there. ``... report`` writes ``docs/results.md`` and the figures under
-``results/experiments/`` (:mod:`paraspike.train.report`). ``... list`` prints the runs and whether each is done.
+``python -m paraspike.train.experiments run [--only GROUP ...]`` trains every run of :data:`EXPERIMENTS`
+that has no ``results/experiments/<run>/seed<k>.json`` yet (so it can be stopped and continued; a run
+interrupted after its first checkpoint resumes from it; several processes may share the grid, each run
+locked while one trains it), copying each run's metrics there. ``... report`` writes ``docs/results.md``
+and the figures under ``results/experiments/`` (:mod:`paraspike.train.report`). ``... list`` prints the
+runs and whether each is done.
 
 Groups: image and event classification (``sfmnist``, ``nmnist``, ``smnist``, ``matched``,
 ``ablation``) and forecasting (``forecast-<dataset>-h<horizon>``: SeqSNN's Spikformer with each
@@ -21,12 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from paraspike.train.config import load_config
 
-__all__ = ["Run", "EXPERIMENTS", "run_experiments", "command_for", "result_path"]
+__all__ = ["Run", "EXPERIMENTS", "run_experiments", "claim_run", "command_for", "result_path"]
 
 RESULTS = Path("results/experiments")
 SEEDS = (0, 1, 2)
@@ -186,8 +188,42 @@ def command_for(run: Run, seed: int) -> str:
     return f"paraspike train --config {run.config} {quoted} seed={seed}".replace("  ", " ")
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def claim_run(lock: Path) -> bool:
+    """Take ``lock`` (a file holding this process's id, created atomically) so that other grid processes
+    skip the run; False if a live process holds it. A lock left by a process that died is taken over."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder and _process_alive(holder):
+                return False
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(str(os.getpid()))
+        return True
+    return False
+
+
 def run_experiments(groups: list[str]) -> None:
-    """Train (or evaluate) every run of ``groups`` without a result file yet."""
+    """Train (or evaluate) every run of ``groups`` without a result file yet. Several processes may run
+    the grid at once: each run is claimed with a lock file ``<out>/<run>/seed<k>.lock`` while it trains,
+    and the others skip it."""
     from paraspike.tasks.forecasting import persistence_metrics
     from paraspike.train.run import train, unfinished_checkpoint
 
@@ -200,16 +236,25 @@ def run_experiments(groups: list[str]) -> None:
             if target.is_file():
                 continue
             config = load_config(run.config, [*run.overrides, f"name={run.name}", f"seed={seed}"])
-            resume = unfinished_checkpoint(config) if run.trained else None
-            note = f" (resuming the interrupted run from {resume})" if resume is not None else ""
-            print(f"[{group}] {run.name} seed {seed}{note}", flush=True)
-            if not run.trained:
-                metrics = persistence_metrics(config)
-            else:
-                metrics = train(config, resume=str(resume)) if resume is not None else train(config)
-            metrics["command"] = command_for(run, seed) if run.trained else "(evaluated, not trained)"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(json.dumps(metrics, indent=2))
+            lock = Path(config["out"]) / run.name / f"seed{seed}.lock"
+            if not claim_run(lock):
+                print(f"[{group}] {run.name} seed {seed}: another process is running it, skipped", flush=True)
+                continue
+            try:
+                if target.is_file():  # finished by another process since the check above
+                    continue
+                resume = unfinished_checkpoint(config) if run.trained else None
+                note = f" (resuming the interrupted run from {resume})" if resume is not None else ""
+                print(f"[{group}] {run.name} seed {seed}{note}", flush=True)
+                if not run.trained:
+                    metrics = persistence_metrics(config)
+                else:
+                    metrics = train(config, resume=str(resume)) if resume is not None else train(config)
+                metrics["command"] = command_for(run, seed) if run.trained else "(evaluated, not trained)"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(json.dumps(metrics, indent=2))
+            finally:
+                lock.unlink(missing_ok=True)
 
 
 def main() -> None:
