@@ -34,13 +34,16 @@ template <typename T>
 constexpr int kLanes = 64 / sizeof(T);
 
 template <typename T>
-inline Vec<T> splat(T value) {  // not {} + value: that turns -0.0 into +0.0
-  Vec<T> v;
-  for (int i = 0; i < kLanes<T>; ++i) v[i] = value;
-  return v;
+inline Vec<T> splat(T value) {
+  // The bit pattern broadcast as an integer vector: exact for -0.0 and NaN ({} + value turns -0.0 into
+  // +0.0), and one broadcast instruction. A lane-by-lane fill of a run-time value (V_th, N) compiled
+  // to sixteen masked moves per use, inside the step loops.
+  using Bits = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  Bits bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return (Vec<T>)(Mask<T>{} + bits);
 }
 
-// n lanes from p (n < kLanes reads only n values; the other lanes are 0).
 // n lanes from p (n < kLanes reads only n values; the other lanes are 0). Partial strips use masked
 // loads and stores where the CPU has them (no library call in the loop, so nothing is spilled).
 template <typename T>
