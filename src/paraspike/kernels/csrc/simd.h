@@ -116,13 +116,31 @@ inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) {
   return m ? a : b;
 }
 // (a < b) ? b : a and (b < a) ? b : a: a NaN in `a` is kept (as std::max(a, b) / std::min(a, b) do).
+// With AVX-512 one vmaxps / vminps with the operands swapped is exactly that (it returns its second
+// operand when either is NaN or both are equal); GCC compiles the ternary to a compare and a masked move.
 template <typename T>
 inline Vec<T> max(Vec<T> a, Vec<T> b) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    return (Vec<T>)_mm512_max_ps((__m512)b, (__m512)a);
+  } else {
+    return (Vec<T>)_mm512_max_pd((__m512d)b, (__m512d)a);
+  }
+#else
   return a < b ? b : a;
+#endif
 }
 template <typename T>
 inline Vec<T> min(Vec<T> a, Vec<T> b) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    return (Vec<T>)_mm512_min_ps((__m512)b, (__m512)a);
+  } else {
+    return (Vec<T>)_mm512_min_pd((__m512d)b, (__m512d)a);
+  }
+#else
   return b < a ? b : a;
+#endif
 }
 // -|v| (the sign bit set); NaN stays NaN.
 template <typename T>

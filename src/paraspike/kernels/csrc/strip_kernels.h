@@ -43,8 +43,8 @@ inline simd::Vec<T> strip_fire(simd::Vec<T> q, T max_spike) {
   if constexpr (kBinary) {
     spikes = simd::select<T>(q >= T(0.5), simd::splat(T(1)), simd::splat(T(0)));
   } else {
-    const V y = simd::min<T>(simd::max<T>(q + T(0.5), simd::splat(T(-1))), simd::splat(max_spike + 1));
-    spikes = simd::min<T>(simd::max<T>(simd::floor_small<T>(y), simd::splat(T(0))), simd::splat(max_spike));
+    // clip(floor(q + 1/2), 0, N) = floor(clip(q + 1/2, 0, N)) (floor is monotonic and 0, N are integers)
+    spikes = simd::floor_small<T>(simd::min<T>(simd::max<T>(q + T(0.5), simd::splat(T(0))), simd::splat(max_spike)));
   }
   return simd::select<T>(simd::is_nan<T>(q), q, spikes);
 }
