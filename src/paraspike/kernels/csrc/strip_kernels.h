@@ -110,7 +110,8 @@ struct ForwardStrip {
   }
 
   // Steps t0..t1-1 of the strip at neuron `off` from potential h.
-  inline void run(const StripParams<T, K>& p, int64_t off, int n, int64_t t0, int64_t t1, V& h) const {
+  inline void run(const StripParams<T, K>& p, int64_t off, int n, int64_t t0, int64_t t1, V& h_io) const {
+    V h = h_io;   // a local: the caller's array would be stored and reloaded on every step's chain
     V window[K];  // window[j] = x_{t-(K-1)+j}; window[K-1] is loaded each step
     for (int j = 0; j < K - 1; ++j) window[j] = input_row(a, t0 - (K - 1) + j, off, n);
     for (int64_t t = t0; t < t1; ++t) {
@@ -127,6 +128,7 @@ struct ForwardStrip {
       put(spikes + t * a.M + off, strip_fire<T, kBinary>(q, a.max_spike), n);
       for (int j = 0; j < K - 1; ++j) window[j] = window[j + 1];
     }
+    h_io = h;
   }
 };
 
@@ -180,6 +182,12 @@ struct BackwardStrip {
     V h_t = simd::load(g.h + (t1 - 1) * a.M + off, n);
     V dn = st.d_next, an = st.alpha_next, future[K > 1 ? K - 1 : 1];
     for (int m = 0; m < K - 1; ++m) future[m] = st.later[m];
+    // Locals, not the caller's arrays or a's fields: the compiler cannot prove the dx stores leave those
+    // alone, so it kept the gradient sums in memory (a store-to-load round trip on every step's chain)
+    // and recomputed 1 / V_th every step.
+    V dw_sum[K], db_sum = db;
+    for (int j = 0; j < K; ++j) dw_sum[j] = dw[j];
+    const T vth = a.vth, max_spike = a.max_spike, sur_alpha = a.surrogate_alpha, inv_tau = a.inv_tau;
     for (int64_t t = t1 - 1; t >= t0; --t) {
       if (t >= kPrefetchRows + K) {
         const int64_t ahead = (t - kPrefetchRows) * a.M + off;
@@ -196,13 +204,12 @@ struct BackwardStrip {
       strip_decay<T, kPower>(z, a.min_sigmoid, alpha, one_minus_alpha, one_minus_sig);
       V d = an * dn;
       if (g.grad_s != nullptr) {
-        d = simd::load(g.grad_s + t * a.M + off, n) * strip_slope<T, kSlope>(h_t, a.vth, a.max_spike, a.surrogate_alpha) +
-            d;
+        d = simd::load(g.grad_s + t * a.M + off, n) * strip_slope<T, kSlope>(h_t, vth, max_spike, sur_alpha) + d;
       }
       if (g.grad_h != nullptr) d += simd::load(g.grad_h + t * a.M + off, n);
-      const V dz = d * (h_prev - window[K - 1]) * alpha * one_minus_sig * a.inv_tau;
-      db += dz;
-      for (int j = 0; j < K; ++j) dw[j] = dz * window[j] + dw[j];
+      const V dz = d * (h_prev - window[K - 1]) * alpha * one_minus_sig * inv_tau;
+      db_sum += dz;
+      for (int j = 0; j < K; ++j) dw_sum[j] = dz * window[j] + dw_sum[j];
       if (g.dx != nullptr) {  // dx_t = d_t (1 - alpha_t) + sum_m w_{K-1-m} dz_{t+m}
         V dxv = d * one_minus_alpha + p.w[K - 1] * dz;
         for (int m = 1; m < K; ++m) dxv = p.w[K - 1 - m] * future[m - 1] + dxv;
@@ -218,6 +225,8 @@ struct BackwardStrip {
     st.d_next = dn;
     st.alpha_next = an;
     for (int m = 0; m < K - 1; ++m) st.later[m] = future[m];
+    for (int j = 0; j < K; ++j) dw[j] = dw_sum[j];
+    db = db_sum;
   }
 
   inline BackwardState<T, K> start(int64_t off, int n) const {
