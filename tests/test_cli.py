@@ -232,3 +232,15 @@ def test_gpu_check_script_reports_the_environment_and_refuses_without_cuda(tmp_p
     environment = (out / "environment.txt").read_text()
     assert "torch" in environment and "NO CUDA DEVICE" in environment
     assert (out / "gpu_check.log").is_file()
+
+
+def test_bench_lm_writes_tokens_per_second_ratios_and_the_command(tmp_path, capsys):
+    out = tmp_path / "bench"
+    args = ["bench", "lm", "--neurons", "dsn", "identity", "--dim", "16", "--depth", "1", "--context", "32"]
+    main([*args, "--batch", "2", "--repeats", "1", "--cap", "1", "--out", str(out)])
+    data = json.loads((out / "bench_lm_cpu.json").read_text())
+    rows = {r["neuron"]: r for r in data["rows"]}
+    assert rows["dsn"]["time_vs_dsn"] == 1.0 and rows["identity"]["tokens_per_second"] > 0
+    assert rows["dsn"]["parameters"]["neurons"] > 0 == rows["identity"]["parameters"]["neurons"]
+    table = (out / "bench_lm_cpu.md").read_text()
+    assert "paraspike bench lm --neurons dsn identity --dim 16" in table and "| identity |" in table

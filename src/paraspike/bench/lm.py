@@ -11,6 +11,8 @@ forward+backward, each time as a ratio to the DSN, parameter counts and peak mem
 from __future__ import annotations
 
 import argparse
+import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -100,14 +102,32 @@ def run_lm_benchmark(args: argparse.Namespace) -> dict[str, object]:
             }
         )
     settings = {k: getattr(args, k) for k in ("dim", "depth", "context", "batch", "vocab")}
-    return {"settings": settings, "machine": machine_info(device), "rows": rows}
+    return {
+        "settings": settings,
+        "machine": machine_info(device),
+        "command": _command_line(args),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "rows": rows,
+    }
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command that reruns this benchmark (with the thread count it ran with)."""
+    options = [f"--{k} {getattr(args, k)}" for k in ("dim", "depth", "context", "batch", "vocab", "device", "repeats")]
+    threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " if "OMP_NUM_THREADS" in os.environ else ""
+    return f"{threads}paraspike bench lm --neurons {' '.join(args.neurons)} {' '.join(options)} --out {args.out}"
 
 
 def _markdown(report: dict[str, object]) -> str:
     s = report["settings"]
     lines = [
         f"Spiking SSM language model, {s['depth']} blocks x {s['dim']} channels, vocabulary {s['vocab']}, "
-        f"batch {s['batch']} x context {s['context']} tokens; forward (to the loss) + backward, medians.",
+        f"batch {s['batch']} x context {s['context']} tokens; forward (to the loss) + backward, medians of "
+        "rounds that run every model once (interleaved); peak memory of one forward+backward above the "
+        "memory in use before it.",
+        "",
+        f"Command: `{report.get('command', 'paraspike bench lm')}`; date {report.get('date', '-')}; "
+        f"{report['machine']['cpu']}, {report['machine']['threads']} thread(s), torch {report['machine']['torch']}.",  # type: ignore[index]
         "",
         "| neuron | forward ms | backward ms | tokens/s | time vs DSN | parameters (neurons) | peak MiB |",
         "|---|---|---|---|---|---|---|",
