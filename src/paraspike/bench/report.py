@@ -100,8 +100,9 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         lines += [
             "## Long sequences: one layer of 1024 neurons",
             "",
-            f"`{lengths['command']}` ([md](../results/bench_speed_cpu.md), [json](../results/bench_speed_cpu.json), "
-            "[png](../results/bench_speed_cpu.png), [printout](../results/bench_speed_cpu.txt)). Input "
+            f"`{lengths['command']}`, run {lengths.get('date', '-')} ([md](../results/bench_speed_cpu.md), "
+            "[json](../results/bench_speed_cpu.json), [png](../results/bench_speed_cpu.png), "
+            "[printout](../results/bench_speed_cpu.txt)). Input "
             f"{lengths['input']}; forward + backward, medians of at least {lengths['repeats']} runs and "
             f"{lengths['min_time_s']} s of runs after warm-up, {lengths['cap_s']} s cap (over cap: the predicted "
             "single run passes the cap). In brackets: time relative to the DSN (integer spikes, fused kernel).",
@@ -147,7 +148,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         lines += [
             f"## Layer shapes, {title}",
             "",
-            f"`{result['command']}` ([md](../results/{folder}bench_layers_cpu.md), "
+            f"`{result['command']}`, run {result.get('date', '-')} ([md](../results/{folder}bench_layers_cpu.md), "
             f"[json](../results/{folder}bench_layers_cpu.json), [png](../results/{folder}bench_layers_cpu.png)). "
             "One neuron layer, float32, forward + backward, models timed interleaved (each round runs every model "
             "once; medians over the rounds). Cells: time (relative to the DSN-int; above 1 = slower than the DSN) "
