@@ -130,6 +130,23 @@ def test_causal_attention_streams_in_chunks_like_one_call():
     torch.testing.assert_close(pieces, whole, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("neuron", ["dsn", "lif"])
+def test_spike_attention_in_the_cheaper_order_gives_the_same_numbers(neuron):
+    """More tokens than head features: q (k^T v) instead of (q k^T) v, exactly equal on spikes."""
+    from paraspike import reset_net
+    from paraspike.models.attention import SpikeSelfAttention
+
+    torch.manual_seed(3)
+    layer = SpikeSelfAttention(16, 2, neuron, 4).eval()  # 8 features per head, 20 tokens
+    x = torch.randn(4, 3, 20, 16) * 3
+    out = layer(x)
+    reset_net(layer)
+    q, k, v = (layer.p.split(proj(x)) for proj in (layer.p.q, layer.p.k, layer.p.v))
+    assert q.max() > 0 and k.max() > 0 and v.max() > 0  # spikes, not silence
+    reference = ((q @ k.transpose(-2, -1)) * layer.scale) @ v
+    assert torch.equal(out, layer.p.out(layer.p.attn_neuron(layer.p.merge(reference))))
+
+
 def _synthetic_ett(folder: Path, rows: int = 1500) -> None:
     """An ETT-format CSV: two sine waves and their sum, with a little noise."""
     torch.manual_seed(0)

@@ -128,10 +128,15 @@ class SpikeSelfAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         q, k, v = (self.p.split(proj(x)) for proj in (self.p.q, self.p.k, self.p.v))  # [T, B, h, L, D/h]
-        scores = (q @ k.transpose(-2, -1)) * self.scale
         if self.softmax:
-            scores = scores.softmax(-1)
-        return self.p.out(self.p.attn_neuron(self.p.merge(scores @ v)))
+            mixed = ((q @ k.transpose(-2, -1)) * self.scale).softmax(-1) @ v
+        elif q.shape[-2] > q.shape[-1]:
+            # Without softmax (q k^T) v = q (k^T v): L d^2 instead of L^2 d multiply-adds per head, and the
+            # same numbers for spikes and a power-of-two scale (integer sums: exact in either order).
+            mixed = q @ ((k.transpose(-2, -1) @ v) * self.scale)
+        else:
+            mixed = ((q @ k.transpose(-2, -1)) * self.scale) @ v
+        return self.p.out(self.p.attn_neuron(self.p.merge(mixed)))
 
 
 class CausalSpikeSelfAttention(MemoryModule):
