@@ -12,6 +12,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
+#include <array>
 #include <numeric>
 
 #include "dsn_kernels.h"
@@ -126,6 +127,12 @@ struct Grouping {
     chunks = std::max<int64_t>(1, std::min<int64_t>(L.B, (64 + ranges - 1) / std::max<int64_t>(ranges, 1)));
   }
   int64_t items() const { return chunks * ranges; }
+  // The batch rows [b0, b1) and blocks [k0, k1) of item `item` (what each() visits).
+  std::array<int64_t, 4> bounds(const Layout& L, int64_t item) const {
+    const int64_t chunk = item / ranges, range = item % ranges;
+    const int64_t k0 = range * per_range;
+    return {chunk * L.B / chunks, (chunk + 1) * L.B / chunks, k0, std::min(blocks, k0 + per_range)};
+  }
   // Calls body(batch, block) for item `item` in order.
   template <typename Body>
   void each(const Layout& L, int64_t item, const Body& body) const {
@@ -169,7 +176,15 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
         auto run = [&](auto binary_tag) {
           constexpr bool kBinary = decltype(binary_tag)::value;
           parallel_items(G.items(), kForwardWorkPerThread / per_item, 1, [&](int64_t item) {
-            G.each(L, item, [&](int64_t batch, int64_t blk) {
+            const auto [b0, b1, k0, k1] = G.bounds(L, item);
+            if constexpr (kPower > 0) {
+              if (strips && k1 - k0 == 1) {  // one block per row (narrow rows): one call over the batch rows
+                forward_strips<scalar_t, 4, kPower, kBinary>(a, L.block_start[k0], L.width(k0), b0, b1, s_ptr,
+                                                             h_ptr, last_ptr, streaming);
+                return;
+              }
+            }
+            G.each(L, item, [&](int64_t batch, int64_t blk) {  // row by row: each row's blocks in memory order
               const int64_t r0 = L.block_start[blk], nb = L.width(blk);
               if constexpr (kPower > 0) {
                 if (strips) {
@@ -252,17 +267,29 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
             const int64_t chunk = item / G.ranges, k0 = (item % G.ranges) * G.per_range;
             // lane sums of the item's blocks: [block][K][kBlock] and [block][kBlock]
             std::vector<T> dw(G.per_range * K * kBlock, T(0)), db(G.per_range * kBlock, T(0)), ring(K * kBlock);
-            G.each(L, item, [&](int64_t batch, int64_t blk) {
-              const int64_t r0 = L.block_start[blk], nb = L.width(blk);
-              T* dw_blk = dw.data() + (blk - k0) * K * kBlock;
-              T* db_blk = db.data() + (blk - k0) * kBlock;
-              if constexpr (kPower > 0) {
-                if (strips) {
-                  return backward_strips<T, 4, kPower, kSlope>(a, g, r0, nb, batch, batch + 1, dw_blk, db_blk, streaming);
-                }
+            const auto [b0, b1, first, last] = G.bounds(L, item);
+            bool done = false;
+            if constexpr (kPower > 0) {
+              if (strips && last - first == 1) {  // one block per row: one call over the batch rows
+                backward_strips<T, 4, kPower, kSlope>(a, g, L.block_start[first], L.width(first), b0, b1, dw.data(),
+                                                      db.data(), streaming);
+                done = true;
               }
-              backward_block<T, Slope, kPower>(a, g, batch * L.P + r0, r0, nb, ring.data(), dw_blk, db_blk);
-            });
+            }
+            if (!done) {
+              G.each(L, item, [&](int64_t batch, int64_t blk) {
+                const int64_t r0 = L.block_start[blk], nb = L.width(blk);
+                T* dw_blk = dw.data() + (blk - k0) * K * kBlock;
+                T* db_blk = db.data() + (blk - k0) * kBlock;
+                if constexpr (kPower > 0) {
+                  if (strips) {
+                    return backward_strips<T, 4, kPower, kSlope>(a, g, r0, nb, batch, batch + 1, dw_blk, db_blk,
+                                                                 streaming);
+                  }
+                }
+                backward_block<T, Slope, kPower>(a, g, batch * L.P + r0, r0, nb, ring.data(), dw_blk, db_blk);
+              });
+            }
             for (int64_t blk = k0; blk < std::min(G.blocks, k0 + G.per_range); ++blk) {
               const int64_t r0 = L.block_start[blk], nb = L.width(blk);
               const int64_t run = std::min(L.S, nb);  // lanes per segment in this block
