@@ -299,6 +299,33 @@ def test_language_report_tables_and_extrapolation_plot(tmp_path, isolated_result
     assert (tmp_path / "results" / "lm-kjv.png").is_file()
 
 
+def test_language_report_gives_each_config_of_a_group_its_own_budget_and_speed(tmp_path, isolated_results):
+    """WikiText-2 bytes and words share a group; tokens/s must use each config's windows and context."""
+    pytest.importorskip("matplotlib")
+    from paraspike.train import experiments, load_config, report
+
+    data = {"source": "wikitext-2", "split": "valid/test", "vocab": 256, "train_tokens": 9, "val_tokens": 1}
+    data |= {"test_tokens": 1}
+    for run in experiments.EXPERIMENTS["lm-wikitext2"]:
+        config = load_config(run.config, list(run.overrides))
+        metrics = {"seed": 0, "task": "language", "test_bits": 2.0, "test_perplexity": 4.0, "epochs": 12}
+        metrics |= {"epoch_seconds": [100.0], "firing_rate_overall": 0.1, "firing_rate_binary": {}}
+        metrics |= {"parameters": 10, "parameter_counts": {"total": 10, "neurons": 2}, "data": data, "config": config}
+        path = tmp_path / "results" / run.name / "seed0.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(metrics))
+    target = tmp_path / "results.md"
+    report.write_report(target)
+    text = target.read_text()
+    chars, words = (
+        text.index("### `configs/lm_wikitext2_chars.yaml`"),
+        text.index("### `configs/lm_wikitext2_words.yaml`"),
+    )
+    assert "| 10 (2) | 10,240 |" in text[chars:words]  # 2000 windows x 512 bytes / 100 s
+    assert "| 10 (2) | 2,560 |" in text[words:]  # 1000 windows x 256 words / 100 s
+    assert "context 256" in text[words:] and "context 256" not in text[chars:words]
+
+
 _REUSE_SCRIPT = textwrap.dedent(
     """
     import torch, torch.nn.functional as F

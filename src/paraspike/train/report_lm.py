@@ -43,13 +43,28 @@ def extrapolation_table(mine: list[dict[str, Any]]) -> list[str]:
 
 
 def language_section(group: str, mine: list[dict[str, Any]], results: Path) -> list[str]:
+    """The group's section; runs of different configs (WikiText-2 bytes and words) each get their own
+    data, budget, tables and tokens/s, under one heading per config file."""
+    configs = list(dict.fromkeys(r["run"].config for r in mine))
+    if len(configs) == 1:
+        return [f"## {group}", "", *_config_section(group, mine, results)]
+    lines = [f"## {group}"]
+    for config in configs:
+        lines += [
+            "",
+            f"### `{config}`",
+            "",
+            *_config_section(group, [r for r in mine if r["run"].config == config], results),
+        ]
+    return lines
+
+
+def _config_section(group: str, mine: list[dict[str, Any]], results: Path) -> list[str]:
     first = mine[0]
     data, config = first["data"], first["budget"]
     settings, optim, model = config["data"], config["optim"], config["model"]
     steps = settings["train_windows"] * config["trainer"]["max_epochs"] // settings["batch_size"]
     lines = [
-        f"## {group}",
-        "",
         f"Data: {data['source']}; {data['split']}; {settings['tokens']} as tokens (vocabulary {data['vocab']}); "
         f"{data['train_tokens']:,} training / {data['val_tokens']:,} validation / {data['test_tokens']:,} test "
         f"tokens. Model: spiking SSM, {model['options'].get('depth')} blocks x {model['options'].get('dim')} "
