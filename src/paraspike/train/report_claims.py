@@ -67,12 +67,15 @@ def _extrapolation() -> str:
     runs = [m for m in _seeds("lm-kjv-dsn") if m.get("extrapolation")]
     if not runs:
         return ""
-    fresh = runs[0]["extrapolation"]["fresh"]
-    lengths = sorted(fresh, key=int)
-    first, last = fresh[lengths[0]]["bits"], fresh[lengths[-1]]["bits"]
+    lengths = sorted(runs[0]["extrapolation"]["fresh"], key=int)
+    first, last = lengths[0], lengths[-1]
+
+    def bits(length: str) -> str:
+        return _mean([m["extrapolation"]["fresh"][length]["bits"] for m in runs]).split(" (")[0]
+
     return (
-        f"bits/byte {first:.3f} at L = {int(lengths[0]):,} -> {last:.3f} at L = {int(lengths[-1]):,} "
-        f"(KJV, trained at 512; seed 0)"
+        f"bits/byte {bits(first)} at L = {int(first):,} -> {bits(last)} at L = {int(last):,} "
+        f"(KJV, trained at 512; {len(runs)} seed{'s' if len(runs) > 1 else ''})"
     )
 
 
