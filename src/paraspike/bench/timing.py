@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import math
 import statistics
 import time
@@ -47,7 +48,9 @@ def _status_kib(field: str) -> int:
     raise KeyError(field)
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    """glibc, looked up once (``find_library`` runs ``ldconfig``), or None."""
     name = ctypes.util.find_library("c")
     try:
         return ctypes.CDLL(name) if name is not None else None

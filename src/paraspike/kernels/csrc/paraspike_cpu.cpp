@@ -136,9 +136,8 @@ struct Grouping {
   // Calls body(batch, block) for item `item` in order.
   template <typename Body>
   void each(const Layout& L, int64_t item, const Body& body) const {
-    const int64_t chunk = item / ranges, range = item % ranges;
-    const int64_t k0 = range * per_range, k1 = std::min(blocks, k0 + per_range);
-    for (int64_t batch = chunk * L.B / chunks; batch < (chunk + 1) * L.B / chunks; ++batch) {
+    const auto [b0, b1, k0, k1] = bounds(L, item);
+    for (int64_t batch = b0; batch < b1; ++batch) {
       for (int64_t blk = k0; blk < k1; ++blk) body(batch, blk);
     }
   }
@@ -264,14 +263,15 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
         with_power(a.power, [&](auto power_tag) {
           constexpr int kPower = decltype(power_tag)::value;
           parallel_items(G.items(), kBackwardWorkPerThread / per_item, 1, [&](int64_t item) {
-            const int64_t chunk = item / G.ranges, k0 = (item % G.ranges) * G.per_range;
+            const int64_t chunk = item / G.ranges;
+            const auto bounds = G.bounds(L, item);  // not a structured binding: the lambda below captures k0
+            const int64_t b0 = bounds[0], b1 = bounds[1], k0 = bounds[2], k1 = bounds[3];
             // lane sums of the item's blocks: [block][K][kBlock] and [block][kBlock]
             std::vector<T> dw(G.per_range * K * kBlock, T(0)), db(G.per_range * kBlock, T(0)), ring(K * kBlock);
-            const auto [b0, b1, first, last] = G.bounds(L, item);
             bool done = false;
             if constexpr (kPower > 0) {
-              if (strips && last - first == 1) {  // one block per row: one call over the batch rows
-                backward_strips<T, 4, kPower, kSlope>(a, g, L.block_start[first], L.width(first), b0, b1, dw.data(),
+              if (strips && k1 - k0 == 1) {  // one block per row: one call over the batch rows
+                backward_strips<T, 4, kPower, kSlope>(a, g, L.block_start[k0], L.width(k0), b0, b1, dw.data(),
                                                       db.data(), streaming);
                 done = true;
               }
@@ -290,7 +290,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
                 backward_block<T, Slope, kPower>(a, g, batch * L.P + r0, r0, nb, ring.data(), dw_blk, db_blk);
               });
             }
-            for (int64_t blk = k0; blk < std::min(G.blocks, k0 + G.per_range); ++blk) {
+            for (int64_t blk = k0; blk < k1; ++blk) {
               const int64_t r0 = L.block_start[blk], nb = L.width(blk);
               const int64_t run = std::min(L.S, nb);  // lanes per segment in this block
               for (int64_t j = 0; j <= K; ++j) {
