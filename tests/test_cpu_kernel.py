@@ -101,6 +101,21 @@ def test_fused_dsn_equals_naive_values_and_all_gradients(options, shape, with_st
 
 
 @needs_kernel
+@pytest.mark.parametrize(
+    "options, shape",
+    [
+        ({"max_spike": 4}, (70, 2, 3, 6, 6)),  # three tiles of steps, a partial last strip
+        ({"max_spike": 1}, (37, 2, 40)),
+        ({"max_spike": 4}, (9, 64, 3)),  # one block per batch row
+    ],
+)
+def test_fused_dsn_with_outputs_stored_past_the_caches_equals_naive(options, shape, monkeypatch):
+    # Outputs from half the last-level cache up are written with non-temporal stores; force that path.
+    monkeypatch.setenv("PARASPIKE_STREAMING_BYTES", "0")
+    test_fused_dsn_equals_naive_values_and_all_gradients(options, shape, with_state=True)
+
+
+@needs_kernel
 def test_fused_dsn_float32_matches_naive():
     torch.manual_seed(1)
     reference = DSN(16, backend="naive", store_h_seq=True)
