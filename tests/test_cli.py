@@ -201,6 +201,15 @@ def test_bench_speed_layer_suite_reports_ratios_floor_multiples_and_targets(tmp_
     assert "## dense layer, shape [T, 128, 4096]" in report and "| copy |" in report
 
 
+def test_speed_suite_predicts_forward_and_backward_apart_so_a_cubic_backward_is_not_started():
+    from paraspike.bench.speed import predicted_run_seconds
+
+    # forward linear and dominant at small T, backward cubic: their sum grows by less than T^2
+    measured = [(512, 0.010, 0.002), (2048, 0.040, 0.128)]
+    assert predicted_run_seconds(measured, 8192) == pytest.approx(0.160 + 0.128 * 64)
+    assert predicted_run_seconds([], 8192) == 0.0
+
+
 def test_bench_contention_times_quiet_and_busy_runs_in_fresh_processes(tmp_path):
     args = ["bench", "contention", "--shapes", "T2048", "--backends", "chunked", "--threads", "1"]
     main([*args, "--env", "", "--min-time", "0.05", "--label", "smoke", "--out", str(tmp_path)])

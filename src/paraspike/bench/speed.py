@@ -79,23 +79,25 @@ def run_speed_benchmark(
     for neurons in neuron_counts:
         if neurons % batch:
             raise ValueError(f"neurons must be a multiple of --batch {batch}, got {neurons}")
-        history: dict[str, list[tuple[int, float]]] = {}  # model -> [(T, total seconds)] measured so far
+        history: dict[str, list[tuple[int, float, float]]] = {}  # model -> [(T, forward s, backward s)] so far
         for steps in lengths:
             for model in models:
                 row: dict[str, object] = {"model": model.name, "family": model.family, "neurons": neurons, "T": steps}
-                if _predicted_seconds(history.get(model.name, []), steps) > cap_s:
+                if predicted_run_seconds(history.get(model.name, []), steps) > cap_s:
                     row["status"] = "over cap"
                 else:
                     try:
                         shape = (steps, batch, neurons // batch)
                         build = lambda m=model, s=shape: m.build(s[0], s[2], dev)  # noqa: E731
                         row.update(time_layer(build, shape, dev, repeats, cap_s, steps, min_time_s))
-                        history.setdefault(model.name, []).append((steps, float(row["total_s"])))
+                        history.setdefault(model.name, []).append(
+                            (steps, float(row["forward_s"]), float(row["backward_s"]))
+                        )
                     except (RuntimeError, MemoryError) as error:
                         if "memory" not in str(error).lower() and not isinstance(error, MemoryError):
                             raise
                         row["status"] = "out of memory"
-                        history.setdefault(model.name, []).append((steps, float("inf")))
+                        history.setdefault(model.name, []).append((steps, float("inf"), float("inf")))
                 rows.append(row)
             _ratios(rows, neurons, steps, reference)
             _forward_bandwidth(rows, result["models"])  # type: ignore[arg-type]
@@ -105,6 +107,14 @@ def run_speed_benchmark(
                 on_step(result)
     result["complete"] = True
     return result
+
+
+def predicted_run_seconds(measured: list[tuple[int, float, float]], steps: int) -> float:
+    """One forward + backward at ``steps`` predicted from ``(T, forward s, backward s)`` measurements: each
+    part extrapolated with its own growth exponent (a backward that grows as T^3 under a forward that
+    grows as T hides in their sum until it takes minutes: SpikingJelly's SlidingPSN at T = 8192)."""
+    forward = _predicted_seconds([(t, f) for t, f, _ in measured], steps)
+    return forward + _predicted_seconds([(t, b) for t, _, b in measured], steps)
 
 
 def _predicted_seconds(measured: list[tuple[int, float]], steps: int) -> float:
