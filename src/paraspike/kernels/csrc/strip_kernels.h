@@ -94,6 +94,16 @@ struct StripParams {
   }
 };
 
+// Stores an output vector, past the caches when `streaming` (outputs larger than the caches hold).
+template <typename T>
+inline void put(T* p, simd::Vec<T> v, int n, bool streaming) {
+  if (streaming) {
+    simd::store_streaming(p, v, n);
+  } else {
+    simd::store(p, v, n);
+  }
+}
+
 // The unit of work a strip runs next (the following strip of the block over the same steps, or the
 // first strip of the next tile). A strip touches one cache line per row of each [T, M] stream, rows
 // M * 4 bytes apart, each on its own page, where the hardware prefetchers do not follow; so while a
@@ -116,15 +126,7 @@ struct ForwardStrip {
   T* h_out;  // null: H not kept
   T inv_vth;
   bool exact_inverse;  // V_th a power of two: H / V_th == H * (1 / V_th) exactly
-  bool streaming;      // outputs larger than the caches keep: store them non-temporally
-
-  inline void put(T* p, simd::Vec<T> v, int n) const {
-    if (streaming) {
-      simd::store_streaming(p, v, n);
-    } else {
-      simd::store(p, v, n);
-    }
-  }
+  bool streaming;      // outputs larger than the caches hold: store them non-temporally
 
   // Steps t0..t1-1 of the strip at neuron `off` from potential h; step t also prefetches what the
   // next unit of work reads and writes at its matching step (`next`).
@@ -149,9 +151,9 @@ struct ForwardStrip {
       strip_decay<T, kPower>(z, a.min_sigmoid, alpha, one_minus_alpha, one_minus_sig);
       const V x_clean = window[K - 1] * T(0) + window[K - 1];  // +-inf -> NaN
       h = alpha * h + one_minus_alpha * x_clean;
-      if (h_out != nullptr) put(h_out + t * a.M + off, h, n);
+      if (h_out != nullptr) put(h_out + t * a.M + off, h, n, streaming);
       const V q = exact_inverse ? h * inv_vth : h / a.vth;
-      put(spikes + t * a.M + off, strip_fire<T, kBinary>(q, a.max_spike), n);
+      put(spikes + t * a.M + off, strip_fire<T, kBinary>(q, a.max_spike), n, streaming);
       for (int j = 0; j < K - 1; ++j) window[j] = window[j + 1];
     }
     h_io = h;
@@ -243,11 +245,7 @@ struct BackwardStrip {
       if (g.dx != nullptr) {  // dx_t = d_t (1 - alpha_t) + sum_m w_{K-1-m} dz_{t+m}
         V dxv = d * one_minus_alpha + p.w[K - 1] * dz;
         for (int m = 1; m < K; ++m) dxv = p.w[K - 1 - m] * future[m - 1] + dxv;
-        if (streaming) {
-          simd::store_streaming(g.dx + t * a.M + off, dxv, n);
-        } else {
-          simd::store(g.dx + t * a.M + off, dxv, n);
-        }
+        put(g.dx + t * a.M + off, dxv, n, streaming);
       }
       for (int m = K - 2; m > 0; --m) future[m] = future[m - 1];
       if (K > 1) future[0] = dz;
