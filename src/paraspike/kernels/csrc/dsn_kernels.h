@@ -46,6 +46,10 @@ inline void row_fma(T* __restrict acc, const T* __restrict a, const T* __restric
   for (int64_t i = 0; i < n; ++i) acc[i] = std::fma(a[i], b[i], acc[i]);
 }
 template <typename T>
+inline void row_add(T* __restrict acc, const T* __restrict a, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += a[i];
+}
+template <typename T>
 inline void row_copy(T* __restrict out, const T* __restrict in, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = in[i];
 }

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include <array>
-#include <numeric>
+#include <algorithm>
 
 #include "dsn_kernels.h"
 #include "scan_kernels.h"
@@ -49,6 +49,19 @@ bool bypasses_caches(int64_t bytes) {
 
 at::ScalarType accumulation_type(at::ScalarType t) {
   return (t == at::kHalf || t == at::kBFloat16) ? at::kFloat : t;
+}
+
+// Sum of n values in a fixed order (W-lane partial sums, then across the lanes), so it does not depend
+// on the number of threads; vectorised, where std::accumulate is one serial chain of adds.
+template <typename T>
+T lane_sum(const T* p, int64_t n) {
+  constexpr int W = simd::kLanes<T>;
+  simd::Vec<T> partial{};
+  int64_t i = 0;
+  for (; i + W <= n; i += W) partial += simd::load<T>(p + i, W);
+  T total = simd::sum_lanes<T>(partial, W);
+  for (; i < n; ++i) total += p[i];
+  return total;
 }
 
 Tensor stream_input(const Tensor& t, at::ScalarType dtype) { return t.to(dtype).contiguous(); }
@@ -126,9 +139,12 @@ void check_dsn(const Tensor& x, const OptTensor& hist, const OptTensor& h0, cons
   }
 }
 
-// Work items: (range of batch rows, range of consecutive blocks). An item runs its batch rows one
-// after the other and, in each, its blocks left to right, so every [T, M] row is read front to back
-// (what the hardware prefetchers follow); weight-gradient sums stay per item and batch-row range.
+// Work items: (range of batch rows, range of consecutive blocks); weight-gradient sums stay per item
+// and batch-row range. The strip kernels run an item block by block, each block over all the item's
+// batch rows in one call (they prefetch what they read next themselves; one call per block and batch
+// row paid the call's setup, the gradient-sum zeroing and flushing, per 256 neurons: at T = 1 that was
+// a fifth of the backward). The generic block kernels run its batch rows one after the other and, in
+// each, its blocks left to right, so every [T, M] row is read front to back.
 // Up to 16 block ranges, and batch ranges enough for about 64 items, so threads can share them out.
 struct Grouping {
   int64_t blocks, per_range, ranges, chunks;
@@ -189,20 +205,16 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
           parallel_items(G.items(), kForwardWorkPerThread / per_item, 1, [&](int64_t item) {
             const auto [b0, b1, k0, k1] = G.bounds(L, item);
             if constexpr (kPower > 0) {
-              if (strips && k1 - k0 == 1) {  // one block per row (narrow rows): one call over the batch rows
-                forward_strips<scalar_t, 4, kPower, kBinary>(a, L.block_start[k0], L.width(k0), b0, b1, s_ptr,
-                                                             h_ptr, last_ptr, streaming);
+              if (strips) {  // one call per block over the item's batch rows (per-call setup paid once)
+                for (int64_t blk = k0; blk < k1; ++blk) {
+                  forward_strips<scalar_t, 4, kPower, kBinary>(a, L.block_start[blk], L.width(blk), b0, b1, s_ptr,
+                                                               h_ptr, last_ptr, streaming);
+                }
                 return;
               }
             }
             G.each(L, item, [&](int64_t batch, int64_t blk) {  // row by row: each row's blocks in memory order
               const int64_t r0 = L.block_start[blk], nb = L.width(blk);
-              if constexpr (kPower > 0) {
-                if (strips) {
-                  return forward_strips<scalar_t, 4, kPower, kBinary>(a, r0, nb, batch, batch + 1, s_ptr, h_ptr,
-                                                                      last_ptr, streaming);
-                }
-              }
               forward_block<scalar_t, kPower, kBinary>(a, batch * L.P + r0, r0, nb, s_ptr, h_ptr, last_ptr);
             });
           });
@@ -242,7 +254,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
   const bool dh0_wanted = need_dh0 && h0.defined();
   auto dhist = dhist_wanted ? at::empty(hist.sizes(), x.options()) : at::empty({0}, x.options());
   auto dh0 = dh0_wanted ? at::empty(h0.sizes(), x.options()) : at::empty({0}, x.options());
-  auto dweight = at::zeros({L.C, K}, x.options());
+  auto dweight = at::zeros({L.C, K}, x.options());  // zeros: written below only when M > 0
   auto dbias = at::zeros({L.C}, x.options());
   // Each work item sums its lanes' weight gradients over its batch rows, then over the lanes of each
   // channel segment (a whole channel, or the part of a channel wider than a block that one block
@@ -282,24 +294,20 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
             std::vector<T> dw(G.per_range * K * kBlock, T(0)), db(G.per_range * kBlock, T(0)), ring(K * kBlock);
             bool done = false;
             if constexpr (kPower > 0) {
-              if (strips && k1 - k0 == 1) {  // one block per row: one call over the batch rows
-                backward_strips<T, 4, kPower, kSlope>(a, g, L.block_start[k0], L.width(k0), b0, b1, dw.data(),
-                                                      db.data(), streaming);
+              if (strips) {  // one call per block over the item's batch rows (per-call setup paid once)
+                for (int64_t blk = k0; blk < k1; ++blk) {
+                  backward_strips<T, 4, kPower, kSlope>(a, g, L.block_start[blk], L.width(blk), b0, b1,
+                                                        dw.data() + (blk - k0) * K * kBlock,
+                                                        db.data() + (blk - k0) * kBlock, streaming);
+                }
                 done = true;
               }
             }
             if (!done) {
               G.each(L, item, [&](int64_t batch, int64_t blk) {
                 const int64_t r0 = L.block_start[blk], nb = L.width(blk);
-                T* dw_blk = dw.data() + (blk - k0) * K * kBlock;
-                T* db_blk = db.data() + (blk - k0) * kBlock;
-                if constexpr (kPower > 0) {
-                  if (strips) {
-                    return backward_strips<T, 4, kPower, kSlope>(a, g, r0, nb, batch, batch + 1, dw_blk, db_blk,
-                                                                 streaming);
-                  }
-                }
-                backward_block<T, Slope, kPower>(a, g, batch * L.P + r0, r0, nb, ring.data(), dw_blk, db_blk);
+                backward_block<T, Slope, kPower>(a, g, batch * L.P + r0, r0, nb, ring.data(),
+                                                 dw.data() + (blk - k0) * K * kBlock, db.data() + (blk - k0) * kBlock);
               });
             }
             for (int64_t blk = k0; blk < k1; ++blk) {
@@ -308,9 +316,13 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
               for (int64_t j = 0; j <= K; ++j) {
                 const T* lanes = j < K ? dw.data() + ((blk - k0) * K + j) * kBlock : db.data() + (blk - k0) * kBlock;
                 T* out = part + (chunk * (K + 1) + j) * segments;
+                if (run == 1) {  // one lane per channel (S = 1): the lanes are the segments r0..r0+nb
+                  std::copy(lanes, lanes + nb, out + r0);
+                  continue;
+                }
                 for (int64_t first = 0; first < nb; first += run) {
                   const int64_t segment = per_channel == 1 ? (r0 + first) / L.S : blk;
-                  out[segment] = std::accumulate(lanes + first, lanes + first + run, T(0));
+                  out[segment] = lane_sum(lanes + first, run);
                 }
               }
             }
@@ -328,16 +340,17 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
         TORCH_CHECK(surrogate == kRect, "paraspike::dsn_cpu_backward: unknown surrogate id ", surrogate);
         run(RectSlope<T>{}, std::integral_constant<Id, kRect>{});
       }
-      // Channel c owns segments [c per_channel, (c + 1) per_channel) of every chunk's partial row.
+      // Sum the chunks' partial rows (contiguous [K + 1][segments] rows: vectorised), then channel c's
+      // segments [c per_channel, (c + 1) per_channel).
       T* dw_out = dweight.data_ptr<T>();
       T* db_out = dbias.data_ptr<T>();
-      for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-        for (int64_t j = 0; j <= K; ++j) {
-          const T* row = part + (chunk * (K + 1) + j) * segments;
-          for (int64_t c = 0; c < L.C; ++c) {
-            const T sum = std::accumulate(row + c * per_channel, row + (c + 1) * per_channel, T(0));
-            (j < K ? dw_out[c * K + j] : db_out[c]) += sum;
-          }
+      const int64_t row_size = (K + 1) * segments;
+      for (int64_t chunk = 1; chunk < chunks; ++chunk) row_add(part, part + chunk * row_size, row_size);
+      for (int64_t j = 0; j <= K; ++j) {
+        const T* row = part + j * segments;
+        for (int64_t c = 0; c < L.C; ++c) {
+          const T sum = per_channel == 1 ? row[c] : lane_sum(row + c * per_channel, per_channel);
+          (j < K ? dw_out[c * K + j] : db_out[c]) = sum;
         }
       }
     });
