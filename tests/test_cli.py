@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from paraspike.cli import main
 from paraspike.demo import DemoConfig, run_demo
@@ -197,8 +198,30 @@ def test_bench_speed_layer_suite_reports_ratios_floor_multiples_and_targets(tmp_
     dsn = [r for r in data["rows"] if r["model"] == "DSN-int"]
     assert all(r["time_vs_dsn"] == 1.0 for r in dsn)
     assert len(data["targets"]) == 4 and all("verdict" in t for t in data["targets"])
+    assert all(row["page_faults"] >= 0 for row in data["rows"])
     report = (tmp_path / "bench_layers_cpu.md").read_text()
     assert "## dense layer, shape [T, 128, 4096]" in report and "| copy |" in report
+    assert "Page faults per forward + backward, dense" in report
+
+
+class _FreshBufferLayer(torch.nn.Module):
+    """Identity that also fills a fresh 48 MiB buffer per call (glibc maps blocks that large from the
+    kernel on every allocation and unmaps them on free, so each call faults on every page)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        torch.empty(12 * 2**20).fill_(1.0)
+        return x * 1.0
+
+
+def test_interleaved_timing_counts_the_page_faults_of_fresh_memory():
+    from paraspike.bench.timing import time_layers_interleaved
+
+    builds = {"fresh": _FreshBufferLayer, "identity": lambda: torch.nn.Identity()}
+    # Identity returns x itself, whose backward is free; the point is the fault counts
+    timed = time_layers_interleaved(builds, (2, 4, 8), torch.device("cpu"), repeats=3, cap_s=5.0, seed=0)
+    # one fault per page: 12,288 with 4 KiB pages, 24 where transparent huge pages are always on
+    assert timed["fresh"]["page_faults"] >= 0.9 * 48 * 2**20 / (2 * 2**20)
+    assert timed["identity"]["page_faults"] <= timed["fresh"]["page_faults"] / 4
 
 
 def test_speed_suite_predicts_forward_and_backward_apart_so_a_cubic_backward_is_not_started():

@@ -116,6 +116,22 @@ def test_fused_dsn_with_outputs_stored_past_the_caches_equals_naive(options, sha
 
 
 @needs_kernel
+def test_fused_dsn_outputs_from_4_mib_up_are_huge_page_aligned_views_and_equal_naive():
+    # [8, 2, 2, 128, 128] float64: 4 MiB per stream, so spikes, H and dx are 2 MiB-aligned views into
+    # a larger buffer (fewer page faults on fresh memory); the values must not notice
+    from paraspike.ops.dsn_fused import dsn_fused_cpu
+
+    shape = (8, 2, 2, 128, 128)
+    test_fused_dsn_equals_naive_values_and_all_gradients({"max_spike": 4}, shape, with_state=False)
+    x = torch.randn(*shape, dtype=torch.float64)
+    weight, bias = torch.randn(2, 4, dtype=torch.float64), torch.randn(2, dtype=torch.float64)
+    spikes, h, _ = dsn_fused_cpu(x, None, None, weight, bias, tau=0.25, v_threshold=1.0, max_spike=4, store_h=True)
+    assert h is not None and spikes.is_contiguous() and h.is_contiguous() and spikes.shape == x.shape
+    if sys.platform.startswith("linux"):
+        assert spikes.data_ptr() % (2 << 20) == 0 and h.data_ptr() % (2 << 20) == 0
+
+
+@needs_kernel
 def test_fused_dsn_float32_matches_naive():
     torch.manual_seed(1)
     reference = DSN(16, backend="naive", store_h_seq=True)

@@ -122,12 +122,34 @@ def layer_markdown(result: Result) -> str:
             + " |"
         )
         lines.append("")
+        lines += _fault_table(result, layout, steps)
     lines += ["## Models", ""]
     for name, info in result["models"].items():  # type: ignore[union-attr]
         lines.append(f"- **{name}** ({info['family']}): {info['note'] or '-'}")
     for note in result.get("notes", []):  # type: ignore[union-attr]
         lines.append(f"- note: {note}")
     return "\n".join(lines) + "\n"
+
+
+def _fault_table(result: Result, layout: str, steps: list[int]) -> list[str]:
+    """Minor page faults per forward+backward (mean over the timed runs), where the run recorded them."""
+    found = [r for r in _rows(result) if r["layout"] == layout and "page_faults" in r]
+    if not found:
+        return []
+    lines = [
+        f"Page faults per forward + backward, {layout} (mean over the timed runs; each a fresh page the "
+        "kernel zeroes on first touch):",
+        "",
+        "| model | " + " | ".join(f"T={t}" for t in steps) + " |",
+        "|---|" + "---|" * len(steps),
+    ]
+    for model in result["models"]:  # type: ignore[union-attr]
+        cells = []
+        for t in steps:
+            row = _find(result, model, layout, t)
+            cells.append("-" if row is None or "page_faults" not in row else f"{float(row['page_faults']):.0f}")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def plot_layers(result: Result, path: Path) -> bool:

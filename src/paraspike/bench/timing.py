@@ -106,6 +106,16 @@ class PeakMemory:
             self.mib = (_status_kib("VmHWM") - self._base) / 1024
 
 
+def minor_page_faults() -> int:
+    """Minor page faults of this process so far: pages touched for the first time since the allocator
+    took them from the kernel (each zeroed by the kernel on that touch); 0 where ``resource`` is missing."""
+    try:
+        import resource
+    except ImportError:  # not a Unix: nothing to count with
+        return 0
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+
+
 def _reset(module: nn.Module) -> None:
     for sub in module.modules():
         if callable(getattr(sub, "reset", None)):
@@ -196,12 +206,14 @@ def time_layers_interleaved(
     """:func:`time_layer` for several layers on the same input, interleaved: every round runs each layer
     once, so a slow spell of a shared machine falls on all of them alike rather than on whichever layer
     was being timed. Rounds continue until every layer has ``repeats`` runs and the rounds took
-    ``min_time_s`` per layer, or ``cap_s`` per layer went by. Returns ``{name: result}``; a layer that
-    runs out of memory gets ``{"status": "out of memory"}``."""
+    ``min_time_s`` per layer, or ``cap_s`` per layer went by. Returns ``{name: result}`` (with
+    ``page_faults``: the mean minor page faults per timed forward+backward, what makes a run's time swing
+    with the allocator's state); a layer that runs out of memory gets ``{"status": "out of memory"}``."""
     x, grad = _input_and_gradient(shape, device, seed)
     modules: dict[str, nn.Module] = {}
     results: dict[str, dict[str, object]] = {}
     times: dict[str, list[tuple[float, float]]] = {}
+    faults: dict[str, list[int]] = {}
 
     def run(module: nn.Module) -> tuple[float, float]:
         return _forward_backward(module, x, grad, device)
@@ -217,6 +229,7 @@ def time_layers_interleaved(
             modules[name] = module
             results[name] = {"peak_mib": peak.mib, "status": "ok"}
             times[name] = []
+            faults[name] = []
         except (RuntimeError, MemoryError) as error:
             if "memory" not in str(error).lower() and not isinstance(error, MemoryError):
                 raise
@@ -226,7 +239,9 @@ def time_layers_interleaved(
         for name, module in modules.items():
             if spent_each[name] > cap_s or len(times[name]) >= MAX_RUNS:
                 continue
+            before = minor_page_faults()
             f, b = run(module)
+            faults[name].append(minor_page_faults() - before)
             times[name].append((f, b))
             spent_each[name] += f + b
         if all(spent_each[n] > cap_s or len(times[n]) >= MAX_RUNS for n in modules):
@@ -238,6 +253,7 @@ def time_layers_interleaved(
             backward_s=statistics.median(backward),
             total_s=statistics.median(f + b for f, b in measured),
             runs=len(measured),
+            page_faults=statistics.mean(faults[name]),
         )
     return results
 

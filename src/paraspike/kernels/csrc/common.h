@@ -88,23 +88,31 @@ inline T inf_to_nan(T v) {
   return std::fma(T(0), v, v);
 }
 
-// A fresh contiguous tensor for a [T, M] stream output. Large buffers come from fresh mappings
-// whose every 4 KiB page faults on first write; transparent huge pages (honoured when
-// /sys/kernel/mm/transparent_hugepage/enabled is "madvise" or "always") cut the faults 512-fold.
-// Only whole 2 MiB pages inside the buffer are advised; a no-op off Linux.
+// A fresh contiguous tensor for a [T, M] stream output. Large buffers often come from fresh
+// mappings (glibc hands large freed blocks back to the kernel) whose every 4 KiB page faults on first
+// write, and the kernel zeroes each: at [2, 128, 4096] that made one forward with H 5 ms instead of
+// 0.5. Transparent huge pages (honoured when /sys/kernel/mm/transparent_hugepage/enabled is "madvise"
+// or "always") fault once per 2 MiB, but only pages wholly inside the buffer can be huge: so from
+// 4 MiB up the buffer is over-allocated by 2 MiB and the tensor is the 2 MiB-aligned view inside it
+// (the slack is never touched, so it costs address space, not memory), and the view is advised.
+// Measured (fresh 8 MiB buffer, filled once): 2,048 faults 1.57 ms; advised as it came (unaligned)
+// 514 faults 0.61 ms; aligned and advised 4 faults 0.22 ms. A no-op off Linux.
 inline at::Tensor empty_stream(at::IntArrayRef sizes, const at::TensorOptions& options) {
-  auto out = at::empty(sizes, options);
 #ifdef __linux__
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  const auto bytes = static_cast<uintptr_t>(out.nbytes());
-  if (bytes >= 2 * kHuge) {
-    const auto begin = reinterpret_cast<uintptr_t>(out.data_ptr());
-    const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);
-    const uintptr_t last = (begin + bytes) & ~(kHuge - 1);
-    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+  constexpr int64_t kHuge = int64_t{2} << 20;
+  const int64_t item = static_cast<int64_t>(c10::elementSize(c10::typeMetaToScalarType(options.dtype())));
+  const int64_t numel = c10::multiply_integers(sizes);
+  if (numel * item >= 2 * kHuge && kHuge % item == 0) {
+    auto buffer = at::empty({numel + kHuge / item}, options);
+    const auto begin = reinterpret_cast<uintptr_t>(buffer.data_ptr());
+    const auto aligned = (begin + kHuge - 1) & ~static_cast<uintptr_t>(kHuge - 1);
+    const int64_t skip = static_cast<int64_t>(aligned - begin) / item;  // begin is item-aligned
+    madvise(reinterpret_cast<void*>(aligned), static_cast<size_t>(numel * item) & ~static_cast<size_t>(kHuge - 1),
+            MADV_HUGEPAGE);
+    return buffer.narrow(0, skip, numel).view(sizes);
   }
 #endif
-  return out;
+  return at::empty(sizes, options);
 }
 
 // Software prefetch of a row a task will touch a few steps later: a task reads 1 KiB of each [T, M]
