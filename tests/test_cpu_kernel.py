@@ -127,8 +127,23 @@ def test_fused_dsn_outputs_from_4_mib_up_are_huge_page_aligned_views_and_equal_n
     weight, bias = torch.randn(2, 4, dtype=torch.float64), torch.randn(2, dtype=torch.float64)
     spikes, h, _ = dsn_fused_cpu(x, None, None, weight, bias, tau=0.25, v_threshold=1.0, max_spike=4, store_h=True)
     assert h is not None and spikes.is_contiguous() and h.is_contiguous() and spikes.shape == x.shape
-    if sys.platform.startswith("linux"):
+    if sys.platform.startswith("linux") and os.environ.get("PARASPIKE_HUGE_PAGES", "1") != "0":
         assert spikes.data_ptr() % (2 << 20) == 0 and h.data_ptr() % (2 << 20) == 0
+
+
+@needs_kernel
+def test_huge_page_outputs_can_be_switched_off():
+    # read once per process: a fresh interpreter with PARASPIKE_HUGE_PAGES=0 gets plain allocations
+    code = (
+        "import torch; from paraspike.ops.dsn_fused import dsn_fused_cpu\n"
+        "x = torch.randn(8, 2, 2, 128, 128, dtype=torch.float64)\n"
+        "s, h, _ = dsn_fused_cpu(x, None, None, torch.randn(2, 4, dtype=torch.float64),"
+        " torch.randn(2, dtype=torch.float64), tau=0.25, v_threshold=1.0, max_spike=4, store_h=True)\n"
+        "print(s.storage_offset(), h.storage_offset(), s.untyped_storage().nbytes() == x.nbytes)\n"
+    )
+    env = {**os.environ, "PARASPIKE_HUGE_PAGES": "0"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "0", "True"]
 
 
 @needs_kernel

@@ -76,6 +76,38 @@ def _contention_table(before: dict | None, after: dict | None) -> list[str]:
     return lines
 
 
+def _fresh_memory_section(result: dict | None) -> list[str]:
+    """The first-write cost of a fresh buffer by page layout (``python -m paraspike.bench.fresh_memory``)."""
+    if not result:
+        return []
+    lines = [
+        "## Fresh memory: the first write to a layer's outputs",
+        "",
+        f"`{result['command']}` ([json](../results/fresh_memory_cpu.json)), run {result['date']}, transparent "
+        f"huge pages `{result['transparent_hugepage']}`: one fill of a buffer freshly mapped from the kernel, "
+        f"median of {result['rounds'] - 1} rounds after a first one (shown apart).",
+        "",
+        "| MiB | layout | fill | first round | page faults |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        lines.append(
+            f"| {row['mebibytes']} | {row['layout']} | {_ms(row['seconds'])} | {_ms(row['first_seconds'])} | "
+            f"{row['page_faults']:.0f} |"
+        )
+    lines += [
+        "",
+        "Each 4 KiB page of fresh memory faults on its first write and the kernel zeroes it; a huge page "
+        "faults once per 2 MiB, but only where a whole 2 MiB page lies inside the buffer, so an allocator's "
+        "unaligned 4 MiB buffer gets half of it. The fused kernel therefore allocates its outputs from 4 MiB up "
+        "2 MiB-aligned (a view into a buffer 2 MiB larger; the slack is never touched) and advises them. The "
+        "first round shows the catch: when the kernel must first compact memory to find free 2 MiB pages, a "
+        "huge-page fault can cost milliseconds.",
+        "",
+    ]
+    return lines
+
+
 def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/benchmarks.md")) -> None:
     lengths = _load(results / "bench_speed_cpu.json")
     psn8 = _load(results / "psn_16k" / "bench_speed_cpu.json")
@@ -84,6 +116,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
     layers_reuse = _load(results / "keep_freed_memory" / "bench_layers_cpu.json")
     before = _load(results / "contention" / "contention_before.json")
     after = _load(results / "contention" / "contention_after.json")
+    fresh = _load(results / "fresh_memory_cpu.json")
     machine = (lengths or layers or {}).get("machine", {})
     lines = [
         "# Speed: the DSN against SpikingJelly's neurons, side by side",
@@ -185,6 +218,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         "`OMP_WAIT_POLICY=passive`, two threads under contention are as fast as one. PyTorch's own operations "
         "(the `chunked` backend) degrade more: 2.2-3.1x with defaults, 1.2-1.3x with a passive wait policy.",
         "",
+        *_fresh_memory_section(fresh),
         "## What to set on your machine",
         "",
         "- Threads: `torch.set_num_threads(n)` (or `OMP_NUM_THREADS`) with `n` the cores free for the job; on a "
@@ -192,7 +226,10 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         "- Memory: large fresh tensors fault and are zeroed by the kernel on first touch; glibc returns freed "
         "blocks above its mmap threshold to the kernel, so a layer's same-sized outputs fault again every call. "
         "`MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647` (or jemalloc/tcmalloc, as PyTorch's CPU guide "
-        "suggests) keeps freed memory for reuse; `paraspike bench speed --keep-freed-memory` measures with that.",
+        "suggests) keeps freed memory for reuse; `paraspike bench speed --keep-freed-memory` measures with that. "
+        "The fused kernel's outputs of 4 MiB or more are 2 MiB-aligned and advised for transparent huge pages "
+        "(when `/sys/kernel/mm/transparent_hugepage/enabled` is `madvise` or `always`); `PARASPIKE_HUGE_PAGES=0` "
+        "turns that off, for a machine where compacting memory for huge pages stalls.",
         "- `torch.compile(model)` works with DSN layers (one op each way per layer); it speeds up the surrounding "
         "layers, not the DSN itself.",
         "",
