@@ -116,34 +116,54 @@ def test_fused_dsn_with_outputs_stored_past_the_caches_equals_naive(options, sha
 
 
 @needs_kernel
-def test_fused_dsn_outputs_from_4_mib_up_are_huge_page_aligned_views_and_equal_naive():
-    # [8, 2, 2, 128, 128] float64: 4 MiB per stream, so spikes, H and dx are 2 MiB-aligned views into
-    # a larger buffer (fewer page faults on fresh memory); the values must not notice
+def test_fused_dsn_reuses_its_large_output_blocks_and_reused_blocks_hold_no_stale_values():
+    # [8, 2, 2, 128, 128] float64: 4 MiB per stream, so spikes, H and dx come from the output pool
+    from paraspike.kernels.cpu import output_cache_stats, release_output_cache
     from paraspike.ops.dsn_fused import dsn_fused_cpu
 
+    if os.environ.get("PARASPIKE_OUTPUT_CACHE_MB", "1024") == "0":
+        pytest.skip("output pool turned off by PARASPIKE_OUTPUT_CACHE_MB=0")
     shape = (8, 2, 2, 128, 128)
-    test_fused_dsn_equals_naive_values_and_all_gradients({"max_spike": 4}, shape, with_state=False)
-    x = torch.randn(*shape, dtype=torch.float64)
     weight, bias = torch.randn(2, 4, dtype=torch.float64), torch.randn(2, dtype=torch.float64)
-    spikes, h, _ = dsn_fused_cpu(x, None, None, weight, bias, tau=0.25, v_threshold=1.0, max_spike=4, store_h=True)
-    assert h is not None and spikes.is_contiguous() and h.is_contiguous() and spikes.shape == x.shape
-    if sys.platform.startswith("linux") and os.environ.get("PARASPIKE_HUGE_PAGES", "1") != "0":
-        assert spikes.data_ptr() % (2 << 20) == 0 and h.data_ptr() % (2 << 20) == 0
+
+    def forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        spikes, h, _ = dsn_fused_cpu(x, None, None, weight, bias, tau=0.25, v_threshold=1.0, max_spike=4, store_h=True)
+        return spikes, h
+
+    spikes, h = forward(torch.randn(*shape, dtype=torch.float64) * 3)
+    assert h is not None and spikes.data_ptr() % (2 << 20) == 0 and h.data_ptr() % (2 << 20) == 0
+    addresses = {spikes.data_ptr(), h.data_ptr()}
+    before = output_cache_stats()
+    del spikes, h  # both blocks go back to the free list
+    assert output_cache_stats()["held_bytes"] >= before["held_bytes"] + 2 * (4 << 20)
+    x = torch.zeros(*shape, dtype=torch.float64)  # all-zero input: any stale value would show
+    spikes, h = forward(x)
+    after = output_cache_stats()
+    assert after["hits"] >= before["hits"] + 2 and {spikes.data_ptr(), h.data_ptr()} == addresses
+    assert not spikes.any() and not h.any()
+    # and the pooled path gives the naive reference's values and gradients
+    test_fused_dsn_equals_naive_values_and_all_gradients({"max_spike": 4}, shape, with_state=False)
+    del spikes, h
+    release_output_cache()
+    assert output_cache_stats()["held_bytes"] == 0
 
 
 @needs_kernel
-def test_huge_page_outputs_can_be_switched_off():
-    # read once per process: a fresh interpreter with PARASPIKE_HUGE_PAGES=0 gets plain allocations
+def test_output_pool_can_be_switched_off():
+    # read when the kernels load: a fresh interpreter with PARASPIKE_OUTPUT_CACHE_MB=0 gets plain tensors
     code = (
         "import torch; from paraspike.ops.dsn_fused import dsn_fused_cpu\n"
+        "from paraspike.kernels.cpu import output_cache_stats\n"
         "x = torch.randn(8, 2, 2, 128, 128, dtype=torch.float64)\n"
-        "s, h, _ = dsn_fused_cpu(x, None, None, torch.randn(2, 4, dtype=torch.float64),"
+        "for _ in range(2):\n"
+        "    s, h, _ = dsn_fused_cpu(x, None, None, torch.randn(2, 4, dtype=torch.float64),"
         " torch.randn(2, dtype=torch.float64), tau=0.25, v_threshold=1.0, max_spike=4, store_h=True)\n"
-        "print(s.storage_offset(), h.storage_offset(), s.untyped_storage().nbytes() == x.nbytes)\n"
+        "    del s, h\n"
+        "print(*output_cache_stats().values())\n"
     )
-    env = {**os.environ, "PARASPIKE_HUGE_PAGES": "0"}
+    env = {**os.environ, "PARASPIKE_OUTPUT_CACHE_MB": "0"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["0", "0", "True"]
+    assert done.stdout.split() == ["0", "0", "0", "0"]
 
 
 @needs_kernel

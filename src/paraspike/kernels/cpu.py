@@ -32,7 +32,14 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["cpu_kernels", "cpu_kernel_unavailable_reason", "build_key", "SOURCE_DIR"]
+__all__ = [
+    "cpu_kernels",
+    "cpu_kernel_unavailable_reason",
+    "build_key",
+    "output_cache_stats",
+    "release_output_cache",
+    "SOURCE_DIR",
+]
 
 SOURCE_DIR = Path(__file__).with_name("csrc")
 _SOURCES = ("paraspike_cpu.cpp",)
@@ -193,3 +200,25 @@ def cpu_kernel_unavailable_reason(device: torch.device) -> str | None:
     except RuntimeError as error:
         return str(error)
     return None
+
+
+def output_cache_stats() -> dict[str, int]:
+    """The fused kernel's output pool (``csrc/output_pool.h``): outputs of 4 MiB or more (spikes, ``H``,
+    ``dx``) come from 2 MiB-aligned blocks that return to a free list when their tensor is freed, so a
+    training loop's next step reuses them instead of faulting on fresh pages.
+    ``PARASPIKE_OUTPUT_CACHE_MB`` (read when the kernels load; default 1024, 0 turns the pool off) caps the
+    free list.
+
+    Returns:
+        ``held_bytes`` (in the free list now), ``hits`` (requests served from it), ``misses`` (requests that
+        allocated a block) and ``dropped`` (blocks freed because the free list was full).
+    """
+    cpu_kernels()
+    held, hits, misses, dropped = torch.ops.paraspike.cpu_output_cache_stats()
+    return {"held_bytes": held, "hits": hits, "misses": misses, "dropped": dropped}
+
+
+def release_output_cache() -> None:
+    """Frees the blocks in the output pool's free list (what :func:`output_cache_stats` calls ``held_bytes``)."""
+    cpu_kernels()
+    torch.ops.paraspike.release_cpu_output_cache()

@@ -14,14 +14,10 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <string>
 #include <vector>
 
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
+#include "output_pool.h"
 
 namespace paraspike {
 
@@ -90,35 +86,10 @@ inline T inf_to_nan(T v) {
   return std::fma(T(0), v, v);
 }
 
-// A fresh contiguous tensor for a [T, M] stream output. Large buffers often come from fresh
-// mappings (glibc hands large freed blocks back to the kernel) whose every 4 KiB page faults on first
-// write, and the kernel zeroes each: at [2, 128, 4096] that made one forward with H 5 ms instead of
-// 0.5. Transparent huge pages (honoured when /sys/kernel/mm/transparent_hugepage/enabled is "madvise"
-// or "always") fault once per 2 MiB, but only pages wholly inside the buffer can be huge: so from
-// 4 MiB up the buffer is over-allocated by 2 MiB and the tensor is the 2 MiB-aligned view inside it
-// (the slack is never touched, so it costs address space, not memory), and the view is advised.
-// Measured (fresh 8 MiB buffer, filled once): 2,048 faults 1.57 ms; advised as it came (unaligned)
-// 514 faults 0.61 ms; aligned and advised 4 faults 0.22 ms. A no-op off Linux.
+// A fresh contiguous tensor for a [T, M] stream output: large ones come from the output pool
+// (output_pool.h), whose blocks stay mapped from one call to the next.
 inline at::Tensor empty_stream(at::IntArrayRef sizes, const at::TensorOptions& options) {
-#ifdef __linux__
-  static const bool huge_pages = [] {  // PARASPIKE_HUGE_PAGES=0: plain allocations
-    const char* setting = std::getenv("PARASPIKE_HUGE_PAGES");
-    return setting == nullptr || std::string(setting) != "0";
-  }();
-  constexpr int64_t kHuge = int64_t{2} << 20;
-  const int64_t item = static_cast<int64_t>(c10::elementSize(c10::typeMetaToScalarType(options.dtype())));
-  const int64_t numel = c10::multiply_integers(sizes);
-  if (huge_pages && numel * item >= 2 * kHuge && kHuge % item == 0) {
-    auto buffer = at::empty({numel + kHuge / item}, options);
-    const auto begin = reinterpret_cast<uintptr_t>(buffer.data_ptr());
-    const auto aligned = (begin + kHuge - 1) & ~static_cast<uintptr_t>(kHuge - 1);
-    const int64_t skip = static_cast<int64_t>(aligned - begin) / item;  // begin is item-aligned
-    madvise(reinterpret_cast<void*>(aligned), static_cast<size_t>(numel * item) & ~static_cast<size_t>(kHuge - 1),
-            MADV_HUGEPAGE);
-    return buffer.narrow(0, skip, numel).view(sizes);
-  }
-#endif
-  return at::empty(sizes, options);
+  return OutputPool::instance().empty(sizes, options);
 }
 
 // Software prefetch of a row a task will touch a few steps later: a task reads 1 KiB of each [T, M]

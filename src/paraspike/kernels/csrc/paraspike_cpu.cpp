@@ -8,6 +8,7 @@
 //   paraspike::dsn_cpu_backward(...) -> (dx, dhistory, dh0, dweight, dbias)
 //   paraspike::scan_cpu(u [T, *], log_decay [T, *], h0? [*]) -> h [T, *]
 //   paraspike::scan_cpu_backward(grad_h, log_decay, h, h0?, need_dh0) -> (du, dlog_decay, dh0)
+//   paraspike::cpu_output_cache_stats() -> [held bytes, hits, misses, dropped]; release_cpu_output_cache()
 // H and H_last are in the accumulation dtype (float32 for float16/bfloat16 inputs, else x's dtype).
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
@@ -543,6 +544,8 @@ TORCH_LIBRARY_FRAGMENT(paraspike, m) {
       "int surrogate, float surrogate_alpha, bool need_dx, bool need_dhistory, bool need_dh0) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def("scan_cpu(Tensor u, Tensor log_decay, Tensor? h0) -> Tensor");
+  m.def("cpu_output_cache_stats() -> int[]", [] { return paraspike::OutputPool::instance().stats(); });
+  m.def("release_cpu_output_cache() -> ()", [] { paraspike::OutputPool::instance().release(); });
   m.def(
       "scan_cpu_backward(Tensor grad_h, Tensor log_decay, Tensor h, Tensor? h0, bool need_dh0) "
       "-> (Tensor, Tensor, Tensor)");
