@@ -117,6 +117,32 @@ struct NextUnit {
   int64_t index(int64_t t, int64_t off, int64_t M) const { return (t + rows) * M + off + cols; }
 };
 
+// The unit of work `ahead` units after strip s of the tile [t0, t1) of a batch row (units run strip
+// by strip within a tile, tile by tile, batch row by batch row), to prefetch for; none past the last
+// batch row. `forward`: tiles run front to back; else back to front, steps counted down from each
+// tile's end. A strip of a short tile runs few steps, so one unit ahead is too close to hide a memory
+// latency (at T = 2 a unit is tens of nanoseconds): callers ask for enough units to cover ~16 steps.
+inline NextUnit unit_ahead(int64_t s, int64_t strips, int64_t ahead, int64_t t0, int64_t t1, int64_t T,
+                           bool last_batch, int64_t P, int W, bool forward) {
+  const int64_t j = s + ahead;
+  if (j < strips) return NextUnit::at(0, ahead * W, t0, t1);
+  const int64_t cols = (j - strips - s) * W;  // strip j - strips of the following tile, relative to s
+  const int64_t last_tile = (T - 1) / kTile * kTile;
+  if (forward) {
+    if (t1 < T) return NextUnit::at(t1 - t0, cols, t1, std::min(T, t1 + kTile));
+    if (!last_batch) return NextUnit::at(-t0, P + cols, 0, std::min(T, kTile));
+  } else {
+    if (t0 > 0) return NextUnit::at(t0 - t1, cols, std::max<int64_t>(0, t0 - kTile), t0);
+    if (!last_batch) return NextUnit::at(T - t1, P + cols, last_tile, T);
+  }
+  return NextUnit{};
+}
+
+// Units to prefetch ahead for a tile of `steps` steps: enough to cover about 16 steps, at most a block.
+inline int64_t units_ahead(int64_t steps, int64_t strips) {
+  return std::max<int64_t>(1, std::min<int64_t>(strips, (16 + steps - 1) / steps));
+}
+
 // ----------------------------------------------------------------------------------------- forward
 template <typename T, int K, int kPower, bool kBinary>
 struct ForwardStrip {
@@ -178,10 +204,10 @@ void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, 
     for (int64_t s = 0; s < strips; ++s) state[s] = initial(n0 + s * W, static_cast<int>(std::min<int64_t>(W, nb - s * W)));
     for (int64_t t0 = 0; t0 < a.T_; t0 += kTile) {
       const int64_t t1 = std::min(a.T_, t0 + kTile);
+      const int64_t ahead = units_ahead(t1 - t0, strips);
       for (int64_t s = 0; s < strips; ++s) {
         const int n = static_cast<int>(std::min<int64_t>(W, nb - s * W));
-        // next unit: the following strip over the same steps, else the first strip of the next tile
-        const NextUnit next = s + 1 < strips ? NextUnit::at(0, W, 0, t1) : NextUnit::at(t1 - t0, -s * W, t1, a.T_);
+        const NextUnit next = unit_ahead(s, strips, ahead, t0, t1, a.T_, batch + 1 == b1, a.P, W, true);
         strip.run(StripParams<T, K>(a, r0 + s * W, n), n0 + s * W, n, t0, t1, state[s], next);
       }
     }
@@ -309,12 +335,10 @@ void backward_strips(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64
     for (int64_t s = 0; s < strips; ++s) state[s] = strip.start(n0 + s * W, static_cast<int>(std::min<int64_t>(W, nb - s * W)));
     for (int64_t tile = tiles - 1; tile >= 0; --tile) {
       const int64_t t0 = tile * kTile, t1 = std::min(a.T_, t0 + kTile);
+      const int64_t ahead = units_ahead(t1 - t0, strips);
       for (int64_t s = 0; s < strips; ++s) {
         const int n = static_cast<int>(std::min<int64_t>(W, nb - s * W));
-        // next unit: the following strip over the same steps, else the first strip of the previous tile
-        // (steps counted down from each tile's end)
-        const NextUnit next = s + 1 < strips ? NextUnit::at(0, W, t0, t1)
-                                             : NextUnit::at(t0 - t1, -s * W, std::max<int64_t>(0, t0 - kTile), t0);
+        const NextUnit next = unit_ahead(s, strips, ahead, t0, t1, a.T_, batch + 1 == b1, a.P, W, false);
         strip.run(StripParams<T, K>(a, r0 + s * W, n), n0 + s * W, n, t0, t1, state[s], dw[s], db[s], next);
       }
     }
