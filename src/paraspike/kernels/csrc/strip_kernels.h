@@ -122,6 +122,8 @@ struct NextUnit {
 // batch row. `forward`: tiles run front to back; else back to front, steps counted down from each
 // tile's end. A strip of a short tile runs few steps, so one unit ahead is too close to hide a memory
 // latency (at T = 2 a unit is tens of nanoseconds): callers ask for enough units to cover ~16 steps.
+// (Timed interleaved with other layers, so from cold caches, [2, 128, 4096] forward + backward with 2
+// threads: one unit ahead 2.79 ms, units covering 16 steps 2.35 ms, 32 steps the same.)
 inline NextUnit unit_ahead(int64_t s, int64_t strips, int64_t ahead, int64_t t0, int64_t t1, int64_t T,
                            bool last_batch, int64_t P, int W, bool forward) {
   const int64_t j = s + ahead;
