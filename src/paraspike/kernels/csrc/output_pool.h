@@ -17,6 +17,8 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <c10/core/CPUAllocator.h>
+#include <c10/util/strides.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -55,8 +57,11 @@ class OutputPool {
       madvise(block, static_cast<size_t>(size), MADV_HUGEPAGE);
 #endif
     }
-    return at::from_blob(
-        block, sizes, [size](void* data) { OutputPool::instance().give_back(data, size); }, options);
+    // A resizable storage (like at::empty's): growing it reallocates with PyTorch's CPU allocator and
+    // hands this block back through the deleter.
+    c10::DataPtr data(block, new Held{block, size}, &OutputPool::on_free, at::Device(at::kCPU));
+    c10::Storage storage(c10::Storage::use_byte_size_t(), bytes, std::move(data), c10::GetCPUAllocator(), true);
+    return at::empty({0}, options).set_(storage, 0, sizes, c10::contiguous_strides(sizes));
   }
 
   // {bytes held in the free list, requests served from it, requests that allocated, blocks freed
@@ -80,6 +85,16 @@ class OutputPool {
     const char* setting = std::getenv("PARASPIKE_OUTPUT_CACHE_MB");
     const int64_t mebibytes = setting != nullptr && *setting != '\0' ? std::atoll(setting) : 1024;
     limit_ = mebibytes > 0 ? mebibytes << 20 : 0;
+  }
+
+  struct Held {  // what a pooled tensor's deleter needs
+    void* block;
+    int64_t size;
+  };
+  static void on_free(void* context) {
+    const Held* held = static_cast<const Held*>(context);
+    instance().give_back(held->block, held->size);
+    delete held;
   }
 
   void* take(int64_t size) {
