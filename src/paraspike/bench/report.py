@@ -228,7 +228,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         "`MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647` (or jemalloc/tcmalloc, as PyTorch's CPU guide "
         "suggests) keeps freed memory for reuse for every layer; `paraspike bench speed --keep-freed-memory` "
         "measures with that. The fused DSN kernel keeps its own large outputs (4 MiB or more) for reuse whatever "
-        "the allocator: `PARASPIKE_OUTPUT_CACHE_MB` caps what it holds (default 1024; 0 turns it off), and "
+        "the allocator: `PARASPIKE_OUTPUT_CACHE_MB` caps what it holds per process (default 1024; 0 turns it off), and "
         "`paraspike.kernels.cpu.release_output_cache()` hands it back.",
         "- `torch.compile(model)` works with DSN layers (one op each way per layer); it speeds up the surrounding "
         "layers, not the DSN itself.",
