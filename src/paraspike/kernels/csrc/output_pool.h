@@ -12,7 +12,8 @@
 // 2 MiB. A tensor's deleter returns its block to a free list keyed by that size; the next request of
 // the same size takes it back, already mapped. The free list holds at most the configured bytes
 // (PARASPIKE_OUTPUT_CACHE_MB, default 1024; 0 turns the pool off and outputs come from at::empty);
-// blocks that do not fit are freed at once, and paraspike::release_output_cache() frees the rest.
+// blocks that do not fit are freed at once, and paraspike::release_cpu_output_cache() (Python:
+// paraspike.kernels.cpu.release_output_cache) frees the rest.
 // The pool lives for the whole process (never destroyed: tensors may outlive static destructors).
 #pragma once
 
@@ -23,7 +24,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
-#include <string>
 #include <unordered_map>
 #include <vector>
 

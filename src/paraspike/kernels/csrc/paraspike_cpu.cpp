@@ -292,7 +292,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
             const auto bounds = G.bounds(L, item);  // not a structured binding: the lambda below captures k0
             const int64_t b0 = bounds[0], b1 = bounds[1], k0 = bounds[2], k1 = bounds[3];
             // lane sums of the item's blocks: [block][K][kBlock] and [block][kBlock]
-            std::vector<T> dw(G.per_range * K * kBlock, T(0)), db(G.per_range * kBlock, T(0)), ring(K * kBlock);
+            std::vector<T> dw(G.per_range * K * kBlock, T(0)), db(G.per_range * kBlock, T(0));
             bool done = false;
             if constexpr (kPower > 0) {
               if (strips) {  // one call per block over the item's batch rows (per-call setup paid once)
@@ -305,6 +305,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
               }
             }
             if (!done) {
+              std::vector<T> ring(K * kBlock);  // the block kernels' scratch
               G.each(L, item, [&](int64_t batch, int64_t blk) {
                 const int64_t r0 = L.block_start[blk], nb = L.width(blk);
                 backward_block<T, Slope, kPower>(a, g, batch * L.P + r0, r0, nb, ring.data(),

@@ -104,11 +104,11 @@ inline void put(T* p, simd::Vec<T> v, int n, bool streaming) {
   }
 }
 
-// The unit of work a strip runs next (the following strip of the block over the same steps, or the
-// first strip of the next tile). A strip touches one cache line per row of each [T, M] stream, rows
-// M * 4 bytes apart, each on its own page, where the hardware prefetchers do not follow; so while a
-// strip runs step t it prefetches the lines the next unit touches at its matching step: a whole unit
-// (tens to hundreds of nanoseconds) ahead, about a memory latency.
+// A unit of work a strip prefetches for (see unit_ahead: a later strip of the block over the same
+// steps, or a strip of the next tile or batch row). A strip touches one cache line per row of each
+// [T, M] stream, rows M * 4 bytes apart, each on its own page, where the hardware prefetchers do not
+// follow; so while a strip runs step t it prefetches the lines that unit touches at its matching step,
+// far enough ahead to cover about a memory latency.
 struct NextUnit {
   int64_t rows = 0, cols = 0;  // the next unit's step minus this one's, and its neuron offset minus this one's
   int64_t lo = 0, hi = -1;     // prefetch only when the next unit's step lies in [lo, hi)
