@@ -110,11 +110,30 @@ class MemoryModule(StepModeMixin, TorchScriptUnsupported, nn.Module):
         self._memory_names.append(name)
         setattr(self, name, None)
 
+    def _store(self, name: str, value: object) -> None:
+        """``self.<name> = value`` for a plain state attribute (never a parameter, buffer, submodule or
+        property), without ``nn.Module.__setattr__``'s registration checks: they cost about a
+        microsecond per write, a measurable part of a small layer's call. Under ``torch.compile`` the
+        ordinary assignment, which dynamo traces."""
+        if torch.compiler.is_compiling():
+            setattr(self, name, value)
+        else:
+            self.__dict__[name] = value
+
     def reset(self) -> None:
         """Forget the state: the next call starts a new sequence."""
+        if torch.compiler.is_compiling():
+            for name in self._memory_names:
+                setattr(self, name, None)
+            self._state_backward_ran = None
+            return
+        plain = self.__dict__
         for name in self._memory_names:
-            setattr(self, name, None)
-        self._state_backward_ran = None
+            if name in plain:
+                plain[name] = None
+            else:  # a property (e.g. DSN.history): its setter keeps its own fields
+                setattr(self, name, None)
+        plain["_state_backward_ran"] = None
 
     def detach(self) -> None:
         """Cut the autograd graph through the state (truncated backpropagation through time)."""
@@ -144,8 +163,9 @@ class MemoryModule(StepModeMixin, TorchScriptUnsupported, nn.Module):
                 )
 
     def _watch_output(self, out: Tensor) -> None:
-        """Note when a backward pass runs through this call's output (a hook costs about a microsecond)."""
-        self._state_backward_ran = None
+        """Note when a backward pass runs through this call's output (a hook costs a few microseconds;
+        subclasses whose backward itself reports a freed carried state skip it)."""
+        self._store("_state_backward_ran", None)
         if not out.requires_grad or torch.compiler.is_compiling() or torch.jit.is_tracing():
             return
         flag = [False]
@@ -154,7 +174,7 @@ class MemoryModule(StepModeMixin, TorchScriptUnsupported, nn.Module):
             flag[0] = True
 
         out.register_hook(mark)
-        self._state_backward_ran = flag
+        self._store("_state_backward_ran", flag)
 
     def forward(self, x: Tensor) -> Tensor:
         if torch.jit.is_tracing():

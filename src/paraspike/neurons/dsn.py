@@ -180,6 +180,7 @@ class DSN(MemoryModule):
         self.register_memory("h")
         self.register_memory("history")
         self.register_memory("h_seq")
+        self._backward_checks_state = False
 
     # ----------------------------------------------------------------------------- state
     @property
@@ -193,12 +194,14 @@ class DSN(MemoryModule):
             past, recent = pending
             rows, keep = recent.shape[0], self.decay_logit.history_length
             front = recent.new_zeros((keep - rows, *recent.shape[1:])) if past is None else past[rows:]
-            self._history_value, self._history_pending = torch.cat([front, recent], dim=0), None
+            self._store("_history_value", torch.cat([front, recent], dim=0))
+            self._store("_history_pending", None)
         return self._history_value
 
     @history.setter
     def history(self, value: Tensor | None) -> None:
-        self._history_value, self._history_pending = value, None
+        self._store("_history_value", value)
+        self._store("_history_pending", None)
 
     @property
     def state(self) -> DSNState | None:
@@ -272,10 +275,20 @@ class DSN(MemoryModule):
         if keep == 0:
             return
         if x_seq.shape[0] >= keep:  # the new inputs alone fill the window: no copy of the sequence
-            self.history = x_seq[-keep:]
+            self._store("_history_value", x_seq[-keep:])
+            self._store("_history_pending", None)
             return
         past = self.history  # built now if it was pending, so pending windows never nest
-        self._history_value, self._history_pending = None, (past, x_seq)
+        self._store("_history_value", None)
+        self._store("_history_pending", (past, x_seq))
+
+    def _watch_output(self, out: Tensor) -> None:
+        """No hook after a call of the fused CPU kernel: its backward reports a carried state whose graph
+        was freed, with the same advice (saves the hook's few microseconds per call)."""
+        if self._backward_checks_state:
+            self._store("_state_backward_ran", None)
+            return
+        super()._watch_output(out)
 
     def _fire(self, h: Tensor) -> Tensor:
         return spike_fire(h, self.v_threshold, self.max_spike, self.surrogate, self.surrogate_alpha)
@@ -287,7 +300,10 @@ class DSN(MemoryModule):
         ``"triton"``."""
         if self.decay != "causal_conv" or self.enhanced or self.decay_fn != "sigmoid" or self._fixed_point_state:
             return None
-        return _fused_kernel_name(self.backend, torch.device(device).type) or None
+        if torch.compiler.is_compiling():
+            return _fused_kernel_name(self.backend, torch.device(device).type) or None
+        resolved = self.scan_backend(device)  # cached per module: resolving costs microseconds per call
+        return resolved if resolved in ("cpu", "triton") else None
 
     def uses_fused_cpu_kernel(self, device: torch.device | str = "cpu") -> bool:
         """Whether multi-step calls on ``device`` run as the fused CPU kernel (see :meth:`fused_kernel`)."""
@@ -295,7 +311,7 @@ class DSN(MemoryModule):
 
     def _fused_forward(self, x_seq: Tensor, kernel: str) -> Tensor:
         fused = dsn_fused_cpu if kernel == "cpu" else dsn_fused_triton
-        spikes, h_seq, self.h = fused(
+        spikes, h_seq, h_last = fused(
             x_seq,
             self.history,
             self.h,
@@ -308,6 +324,7 @@ class DSN(MemoryModule):
             surrogate_alpha=resolve_surrogate_alpha(self.surrogate, self.surrogate_alpha),
             store_h=self.store_h_seq,
         )
+        self._store("h", h_last)
         self._advance_history(x_seq)
         if self.store_h_seq:
             self.h_seq = h_seq.to(x_seq.dtype)
@@ -336,6 +353,7 @@ class DSN(MemoryModule):
         if torch.onnx.is_in_onnx_export():
             return self._export_forward(x_seq)
         kernel = self.fused_kernel(x_seq.device)
+        self._store("_backward_checks_state", kernel == "cpu")
         if kernel is not None:
             return self._fused_forward(x_seq, kernel)
         if self._fixed_point_state:
@@ -352,6 +370,7 @@ class DSN(MemoryModule):
         """Spikes ``[B, C, *]`` for one step ``[B, C, *]``: the serial update."""
         self._check_input(x, "s")
         self._check_state(x.shape)
+        self._store("_backward_checks_state", False)
         compute = working_dtype(x.dtype)
         log_alpha, u = self._log_decay_and_input(_inf_to_nan(x.to(compute)).unsqueeze(0))
         alpha = torch.exp(log_alpha[0])
