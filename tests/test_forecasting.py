@@ -248,10 +248,20 @@ def test_forecasting_report_tables_and_summary(tmp_path, isolated_results):
     from paraspike.train import experiments, load_config, report
 
     group = experiments.EXPERIMENTS["forecast-etth1-h24"]
+    longer, revin = (
+        experiments.EXPERIMENTS["forecast-etth1-h96"][0],
+        experiments.EXPERIMENTS["forecast-etth1-h96-revin"][0],
+    )
     config = load_config(group[0].config, list(group[0].overrides))
     example = {"input": [[0.0] * 7] * 96, "target": [[1.0] * 7] * 24, "prediction": [[0.5] * 7] * 24}
     data = {"source": "ett", "input_shape": [96, 7], "variables": list("abcdefg"), "train": 9, "val": 3, "test": 3}
-    for run, seed, rse in ((group[0], 0, 0.5), (group[0], 1, 0.7), (group[-1], 0, 1.2)):
+    for run, seed, rse in (
+        (group[0], 0, 0.5),
+        (group[0], 1, 0.7),
+        (group[-1], 0, 1.2),
+        (longer, 0, 0.9),
+        (revin, 0, 0.8),
+    ):
         path = tmp_path / "results" / run.name / f"seed{seed}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         metrics = {f"test_{k}": rse for k in ("rse", "r2", "mse", "mae")} | {"seed": seed, "task": "forecasting"}
@@ -260,7 +270,9 @@ def test_forecasting_report_tables_and_summary(tmp_path, isolated_results):
     target = tmp_path / "results.md"
     report.write_report(target)
     text = target.read_text()
-    assert "| dsn | 0.600 +- 0.141 |" in text and "| persistence | 1.200 +- 0.000 |" in text
+    assert "| model | etth1-h24 | etth1-h96 |\n" in text  # the RevIN group is rows of the h96 column
+    assert "| dsn | 0.600 +- 0.141 | 0.900 +- 0.000 |" in text and "| persistence | 1.200 +- 0.000 |  |" in text
+    assert "| dsn + RevIN |  | 0.800 +- 0.000 |" in text
     assert "0.600 +- 0.141 | 0.600 +- 0.141 | 0.600 +- 0.141 | 0.600 +- 0.141 | 4.0 | 2.0 s | - | - | 7 |" in text
     assert "at most 15 epochs, early stopping on validation loss (patience 3)" in text
     assert (tmp_path / "results" / "forecast_etth1.png").is_file()

@@ -181,6 +181,8 @@ def _forecast_summary(rows: list[dict[str, Any]]) -> list[str]:
     groups = [g for g in EXPERIMENTS if g.startswith("forecast-") and any(r["group"] == g for r in rows)]
     if not groups:
         return []
+    # a "-revin" group is the same dataset and horizon with RevIN: its runs are rows of the plain column
+    columns = list(dict.fromkeys(g.removesuffix("-revin") for g in groups))
     variants: list[str] = []
     for r in rows:
         if r["group"] in groups:
@@ -196,17 +198,19 @@ def _forecast_summary(rows: list[dict[str, Any]]) -> list[str]:
             for d in FORECAST_CONFIGS
             if any(g.startswith(f"forecast-{d}-h") for g in groups)
         )
-        + ".",
+        + ". Rows `+ RevIN`: the same model with reversible instance normalisation (each window's own mean and "
+        "std, restored on the forecast).",
         "",
-        "| model | " + " | ".join(g.removeprefix("forecast-") for g in groups) + " |",
-        "|---|" + "---|" * len(groups),
+        "| model | " + " | ".join(c.removeprefix("forecast-") for c in columns) + " |",
+        "|---|" + "---|" * len(columns),
     ]
     for variant in variants:
         cells = []
-        for group in groups:
-            match = [r for r in rows if r["group"] == group and r["run"].variant == variant]
+        for column in columns:
+            match = [r for r in rows if r["group"] in (column, f"{column}-revin") and r["run"].variant == variant]
             cells.append(f"{match[0]['metrics']['rse'][0]:.3f} +- {match[0]['metrics']['rse'][1]:.3f}" if match else "")
-        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+        label = f"{variant.removeprefix('revin-')} + RevIN" if variant.startswith("revin-") else variant
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
