@@ -60,7 +60,18 @@ def _accuracy(run: str) -> Callable[[], str]:
 
 def _forecast() -> str:
     values = [m["test_rse"] for m in _seeds("etth1-h24-dsn")]
-    return f"RSE {_mean(values)} (ETTh1, horizon 24)" if values else ""
+    if not values:
+        return ""
+    text = f"RSE {_mean(values)} (ETTh1, horizon 24)"
+    others = {  # the same dataset and horizon: the DSN on its home ground against the best of the rest
+        "causal DSN": "etth1-h24-causal-dsn",
+        "causal sliding PSN": "etth1-h24-causal-sliding-psn",
+        "causal ANN": "etth1-h24-causal-ann",
+        "linear": "etth1-h24-linear",
+    }
+    found = {name: [m["test_rse"] for m in _seeds(run)] for name, run in others.items()}
+    parts = [f"{name} {statistics.mean(v):.3f}" for name, v in found.items() if v]
+    return text + ("; " + ", ".join(parts) if parts else "")
 
 
 def _extrapolation() -> str:
