@@ -72,6 +72,9 @@ CONFIGS = [
     ({"max_spike": 4}, (6, 3, 3, 10, 10)),  # 100 positions per channel: two whole channels per block
     ({"max_spike": 1}, (4, 2, 2, 20, 15)),  # 300 positions: a channel spans two blocks
     ({"max_spike": 4, "tau": 0.3}, (3, 2, 2, 17, 17)),  # the block kernels (1/tau not 1, 2, 4), split channels
+    # T <= 2: the backward runs strip by strip over batch rows (prefetching across rows and strips)
+    ({"max_spike": 4}, (2, 20, 2, 9, 9)),  # partial last strip, more rows than the prefetch distance
+    ({"max_spike": 1, "surrogate": "sigmoid"}, (2, 40, 300)),  # two blocks per row, many rows
 ]
 
 
@@ -146,6 +149,38 @@ def test_fused_dsn_reuses_its_large_output_blocks_and_reused_blocks_hold_no_stal
     del spikes, h
     release_output_cache()
     assert output_cache_stats()["held_bytes"] == 0
+
+
+@needs_kernel
+def test_medium_outputs_and_the_final_state_are_pooled_too_small_ones_are_not():
+    # [1, 2, 2, 128, 128] float64: 512 KiB per stream and for H_T (page-aligned, 64 KiB granules); a
+    # 128 KiB stream stays with PyTorch's allocator
+    from paraspike.kernels.cpu import output_cache_stats
+    from paraspike.ops.dsn_fused import dsn_fused_cpu
+
+    if os.environ.get("PARASPIKE_OUTPUT_CACHE_MB", "1024") == "0":
+        pytest.skip("output pool turned off by PARASPIKE_OUTPUT_CACHE_MB=0")
+    weight, bias = torch.randn(2, 4, dtype=torch.float64), torch.randn(2, dtype=torch.float64)
+
+    def forward(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        options = {"tau": 0.25, "v_threshold": 1.0, "max_spike": 4, "store_h": True}
+        spikes, h, last = dsn_fused_cpu(x, None, None, weight, bias, **options)
+        assert h is not None
+        return spikes, h, last
+
+    outputs = forward(torch.randn(1, 2, 2, 128, 128, dtype=torch.float64) * 3)
+    assert all(t.data_ptr() % 4096 == 0 for t in outputs)
+    addresses = {t.data_ptr() for t in outputs}
+    before = output_cache_stats()
+    del outputs
+    assert output_cache_stats()["held_bytes"] >= before["held_bytes"] + 3 * (512 << 10)
+    outputs = forward(torch.zeros(1, 2, 2, 128, 128, dtype=torch.float64))
+    assert output_cache_stats()["hits"] >= before["hits"] + 3 and {t.data_ptr() for t in outputs} == addresses
+    assert not any(t.any() for t in outputs)
+    del outputs
+    small = output_cache_stats()
+    forward(torch.randn(1, 2, 2, 64, 64, dtype=torch.float64))  # 128 KiB: below the pool's threshold
+    assert output_cache_stats()["hits"] == small["hits"] and output_cache_stats()["misses"] == small["misses"]
 
 
 @needs_kernel

@@ -99,8 +99,9 @@ def _fresh_memory_section(result: dict | None) -> list[str]:
         "",
         "Each 4 KiB page of fresh memory faults on its first write and the kernel zeroes it; a huge page "
         "faults once per 2 MiB, but only where a whole 2 MiB page lies inside the buffer, so an allocator's "
-        "unaligned 4 MiB buffer gets half of it. The fused kernel therefore allocates its outputs from 4 MiB up "
-        "2 MiB-aligned and advises them, and keeps them for reuse (so the faults are paid once, not every call). "
+        "unaligned 4 MiB buffer gets half of it. The fused kernel therefore allocates its outputs from 2 MiB up "
+        "2 MiB-aligned and advises them (from 256 KiB page-aligned), and keeps them for reuse (so the faults are "
+        "paid once, not every call). "
         "The first rounds show the catch: when the kernel must first compact memory to find free 2 MiB pages, a "
         "huge-page fault can cost milliseconds.",
         "",
@@ -227,7 +228,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         "blocks above its mmap threshold to the kernel, so a layer's same-sized outputs fault again every call. "
         "`MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647` (or jemalloc/tcmalloc, as PyTorch's CPU guide "
         "suggests) keeps freed memory for reuse for every layer; `paraspike bench speed --keep-freed-memory` "
-        "measures with that. The fused DSN kernel keeps its own large outputs (4 MiB or more) for reuse whatever "
+        "measures with that. The fused DSN kernel keeps its own outputs of 256 KiB or more for reuse whatever "
         "the allocator: `PARASPIKE_OUTPUT_CACHE_MB` caps what it holds per process (default 1024; 0 turns it off), and "
         "`paraspike.kernels.cpu.release_output_cache()` hands it back.",
         "- `torch.compile(model)` works with DSN layers (one op each way per layer); it speeds up the surrounding "

@@ -203,9 +203,10 @@ def cpu_kernel_unavailable_reason(device: torch.device) -> str | None:
 
 
 def output_cache_stats() -> dict[str, int]:
-    """The fused kernel's output pool (``csrc/output_pool.h``): outputs of 4 MiB or more (spikes, ``H``,
-    ``dx``) come from 2 MiB-aligned blocks that return to a free list when their tensor is freed, so a
-    training loop's next step reuses them instead of faulting on fresh pages.
+    """The fused kernel's output pool (``csrc/output_pool.h``): outputs of 256 KiB or more (spikes, ``H``,
+    the final state, ``dx``) come from blocks (2 MiB-aligned from 2 MiB up) that return to a free list
+    when their tensor is freed, so a training loop's next step reuses them instead of faulting on fresh
+    pages.
     ``PARASPIKE_OUTPUT_CACHE_MB`` (read when the kernels load; default 1024, 0 turns the pool off) caps the
     free list.
 

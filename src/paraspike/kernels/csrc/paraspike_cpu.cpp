@@ -188,7 +188,7 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
   const Tile tile = tile_parameters(weight, bias, L.S, dtype);
   auto spikes = empty_stream(x.sizes(), x.options());
   auto h = store_h ? empty_stream(x.sizes(), x.options()) : at::empty({0}, x.options());
-  auto h_last = at::empty(x.sizes().slice(1), x.options());
+  auto h_last = empty_stream(x.sizes().slice(1), x.options());
   const Grouping G(L);
   if (L.M > 0) {
     AT_DISPATCH_FLOATING_TYPES(dtype, "paraspike::dsn_cpu", [&] {
@@ -253,8 +253,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
   auto dx = need_dx ? empty_stream(x.sizes(), x.options()) : at::empty({0}, x.options());
   const bool dhist_wanted = need_dhistory && hist.defined();
   const bool dh0_wanted = need_dh0 && h0.defined();
-  auto dhist = dhist_wanted ? at::empty(hist.sizes(), x.options()) : at::empty({0}, x.options());
-  auto dh0 = dh0_wanted ? at::empty(h0.sizes(), x.options()) : at::empty({0}, x.options());
+  auto dhist = dhist_wanted ? empty_stream(hist.sizes(), x.options()) : at::empty({0}, x.options());
+  auto dh0 = dh0_wanted ? empty_stream(h0.sizes(), x.options()) : at::empty({0}, x.options());
   auto dweight = at::zeros({L.C, K}, x.options());  // zeros: written below only when M > 0
   auto dbias = at::zeros({L.C}, x.options());
   // Each work item sums its lanes' weight gradients over its batch rows, then over the lanes of each
@@ -401,7 +401,7 @@ std::tuple<Tensor, Tensor, Tensor> scan_cpu_backward(const Tensor& grad_in, cons
   auto du = empty_stream(g.sizes(), g.options());
   auto dg = empty_stream(g.sizes(), g.options());
   const bool dh0_wanted = need_dh0 && h0.defined();
-  auto dh0 = dh0_wanted ? at::empty(h0.sizes(), g.options()) : at::empty({0}, g.options());
+  auto dh0 = dh0_wanted ? empty_stream(h0.sizes(), g.options()) : at::empty({0}, g.options());
   const int64_t steps = g.size(0), M = trailing_size(g), blocks = (M + kBlock - 1) / kBlock;
   if (g.numel() > 0) {
     AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "paraspike::scan_cpu_backward", [&] {
