@@ -276,3 +276,23 @@ def test_bench_lm_writes_tokens_per_second_ratios_and_the_command(tmp_path, caps
     assert rows["dsn"]["parameters"]["neurons"] > 0 == rows["identity"]["parameters"]["neurons"]
     table = (out / "bench_lm_cpu.md").read_text()
     assert "paraspike bench lm --neurons dsn identity --dim 16" in table and "| identity |" in table
+
+
+def test_module_overhead_benchmark_writes_its_table(tmp_path, capsys):
+    from paraspike.bench import overhead
+    from paraspike.kernels.cpu import cpu_kernel_unavailable_reason
+
+    if cpu_kernel_unavailable_reason(torch.device("cpu")) is not None:
+        pytest.skip("CPU kernel unavailable")
+    threads = torch.get_num_threads()  # the program times one thread
+    try:
+        assert overhead.main(["--shapes", "4,2,8", "--rounds", "2", "--calls", "5", "--out", str(tmp_path)]) == 0
+        with pytest.raises(SystemExit):
+            overhead.main(["--shapes", "4,2"])
+    finally:
+        torch.set_num_threads(threads)
+    data = json.loads((tmp_path / "module_overhead_cpu.json").read_text())
+    (row,) = data["rows"]
+    assert row["shape"] == [4, 2, 8] and row["module_us"] > 0 and row["op_us"] > 0
+    assert row["overhead_us"] == pytest.approx(row["module_us"] - row["op_us"])
+    assert "[4, 2, 8]" in capsys.readouterr().out

@@ -66,9 +66,10 @@ def plot_forecasts(rows: list[dict[str, Any]], variants: tuple[str, ...], path: 
         ax.plot(future, truth, color="black", linewidth=2, label="truth")
         for r in mine:
             variant = r["run"].variant
-            if variant in variants and r["examples"].get(0):
+            if variant.removeprefix("revin-") in variants and r["examples"].get(0):
                 prediction = [step[-1] for step in r["examples"][0]["prediction"]]
-                ax.plot(future, prediction, label=variant)
+                label = f"{variant.removeprefix('revin-')} + RevIN" if variant.startswith("revin-") else variant
+                ax.plot(future, prediction, label=label)
         variable = mine[0]["data"]["variables"][-1]
         ax.set_title(f"{group.removeprefix('forecast-')}: {variable}, first test window")
         ax.set_xlabel("time step")
