@@ -285,7 +285,7 @@ class DSN(MemoryModule):
     def _watch_output(self, out: Tensor) -> None:
         """No hook after a call of the fused CPU kernel: its backward reports a carried state whose graph
         was freed, with the same advice (saves the hook's few microseconds per call)."""
-        if self._backward_checks_state:
+        if self.__dict__.get("_backward_checks_state", False):  # absent in modules pickled by older versions
             self._store("_state_backward_ran", None)
             return
         super()._watch_output(out)
