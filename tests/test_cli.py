@@ -296,3 +296,19 @@ def test_module_overhead_benchmark_writes_its_table(tmp_path, capsys):
     assert row["shape"] == [4, 2, 8] and row["module_us"] > 0 and row["op_us"] > 0
     assert row["overhead_us"] == pytest.approx(row["module_us"] - row["op_us"])
     assert "[4, 2, 8]" in capsys.readouterr().out
+
+
+def test_network_benchmark_times_a_training_step_per_neuron():
+    from paraspike.bench.networks import NetworkShape, network_table, time_training_steps
+
+    shape = NetworkShape(batch=2, steps=3, channels=2, size=8, widths=(4,))
+    neurons = {"DSN-int": "dsn", "LIF [ours]": "lif"}
+    timed = time_training_steps(shape, neurons, rounds=2, min_time_s=0.0)
+    assert set(timed) == set(neurons)
+    for row in timed.values():
+        assert 0 < row["forward_s"] < row["step_s"] and row["runs"] >= 2 and row["parameters"] > 0
+    assert timed["DSN-int"]["parameters"] > timed["LIF [ours]"]["parameters"]  # the DSN's decay conv
+    result = {"networks": {"tiny": timed}, "shapes": {"tiny": shape.__dict__}}
+    table = "\n".join(network_table(result))
+    assert "## tiny: input [B=2, T=3, 2, 8, 8], widths (4,)" in table and "| DSN-int |" in table
+    assert "| 1.00x |" in table

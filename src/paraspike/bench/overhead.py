@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import statistics
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from paraspike.bench.common import machine_info
+from paraspike.bench.common import machine_info, write_json
 
 __all__ = ["time_module_and_op", "main"]
 
@@ -97,7 +96,6 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
         record = {
             "benchmark": "DSN module around its fused CPU kernel, forward + backward, one thread",
             "command": "python -m paraspike.bench.overhead " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -108,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": rows,
         }
         path = args.out / "module_overhead_cpu.json"
-        path.write_text(json.dumps(record, indent=2) + "\n")
+        write_json(path, record)
         print(f"written to {path}")
     return 0
 

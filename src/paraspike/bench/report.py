@@ -109,6 +109,25 @@ def _fresh_memory_section(result: dict | None) -> list[str]:
     return lines
 
 
+def _networks_section(result: dict | None) -> list[str]:
+    """Whole training steps of the same spiking VGG per neuron (``python -m paraspike.bench.networks``)."""
+    if not result:
+        return []
+    from paraspike.bench.networks import network_table
+
+    return [
+        "## Whole networks: a spiking VGG's training step",
+        "",
+        f"`{result['command']}`, run {result['date']}, {result['threads']} threads "
+        "([md](../results/bench_networks_cpu.md), [json](../results/bench_networks_cpu.json)). One SGD step "
+        "(reset, forward, cross-entropy, backward, optimizer step) of the same `SpikingVGG` with each neuron, "
+        "float32; networks timed interleaved, medians over the steps. The convolutions take most of a step, so "
+        "a neuron's speed shows diluted here.",
+        *["#" + line if line.startswith("## ") else line for line in network_table(result)],
+        "",
+    ]
+
+
 def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/benchmarks.md")) -> None:
     lengths = _load(results / "bench_speed_cpu.json")
     psn8 = _load(results / "psn_16k" / "bench_speed_cpu.json")
@@ -118,6 +137,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
     before = _load(results / "contention" / "contention_before.json")
     after = _load(results / "contention" / "contention_after.json")
     fresh = _load(results / "fresh_memory_cpu.json")
+    networks = _load(results / "bench_networks_cpu.json")
     machine = (lengths or layers or {}).get("machine", {})
     lines = [
         "# Speed: the DSN against SpikingJelly's neurons, side by side",
@@ -200,6 +220,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
             )
             lines.append("")
         lines += [*[f"- {t['target']}: {t['verdict']}" for t in result["targets"]], ""]
+    lines += _networks_section(networks)
     lines += [
         "## A shared machine: another process busy on one core",
         "",
