@@ -312,3 +312,16 @@ def test_network_benchmark_times_a_training_step_per_neuron():
     table = "\n".join(network_table(result))
     assert "## tiny: input [B=2, T=3, 2, 8, 8], widths (4,)" in table and "| DSN-int |" in table
     assert "| 1.00x |" in table
+
+
+def test_options_benchmark_times_every_option_set_against_the_default(tmp_path, capsys):
+    from paraspike.bench import options
+
+    assert options.main(["--shape", "3,2,4", "--rounds", "2", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "bench_options_cpu.json").read_text())
+    assert list(data["rows"]) == list(options.OPTION_SETS) and data["shape"] == [3, 2, 4]
+    assert data["rows"]["default (k=4, tau=1/4, N=4)"]["relative"] == 1.0
+    assert all(row["total_s"] > 0 for row in data["rows"].values())
+    assert "tau=0.3" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        options.main(["--shape", "3,2"])

@@ -71,7 +71,8 @@ CONFIGS = [
     ({"max_spike": 4}, (5, 2, 300)),  # wider than one kernel task
     ({"max_spike": 4}, (6, 3, 3, 10, 10)),  # 100 positions per channel: two whole channels per block
     ({"max_spike": 1}, (4, 2, 2, 20, 15)),  # 300 positions: a channel spans two blocks
-    ({"max_spike": 4, "tau": 0.3}, (3, 2, 2, 17, 17)),  # the block kernels (1/tau not 1, 2, 4), split channels
+    ({"max_spike": 4, "tau": 0.3}, (3, 2, 2, 17, 17)),  # 1/tau not 1, 2, 4 (vector log1p/expm1), split channels
+    ({"max_spike": 4, "tau": 0.3, "kernel_size": 3}, (5, 2, 2, 9, 9)),  # the block kernels, libm's log1p/expm1
     # T <= 2: the backward runs strip by strip over batch rows (prefetching across rows and strips)
     ({"max_spike": 4}, (2, 20, 2, 9, 9)),  # partial last strip, more rows than the prefetch distance
     ({"max_spike": 1, "surrogate": "sigmoid"}, (2, 40, 300)),  # two blocks per row, many rows
@@ -228,10 +229,11 @@ def test_output_pool_can_be_switched_off():
 
 
 @needs_kernel
-def test_fused_dsn_float32_matches_naive():
+@pytest.mark.parametrize("tau", [0.25, 0.3, 0.7])  # 0.3 and 0.7: the general-tau path (vector log1p, expm1)
+def test_fused_dsn_float32_matches_naive(tau):
     torch.manual_seed(1)
-    reference = DSN(16, backend="naive", store_h_seq=True)
-    fused = DSN(16, backend="cpu")
+    reference = DSN(16, backend="naive", store_h_seq=True, tau=tau)
+    fused = DSN(16, backend="cpu", tau=tau)
     fused.load_state_dict(reference.state_dict())
     x = torch.randn(300, 4, 16, requires_grad=True)
     s_ref = reference(x)

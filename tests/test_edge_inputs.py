@@ -53,10 +53,10 @@ def _non_finite_input() -> torch.Tensor:
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
-@pytest.mark.parametrize("max_spike", [4, 1])
-def test_non_finite_inputs_propagate_as_nan_on_every_backend_and_mode(backend, max_spike):
+@pytest.mark.parametrize("max_spike, tau", [(4, 0.25), (1, 0.25), (4, 0.3)])  # tau 0.3: the general-tau path
+def test_non_finite_inputs_propagate_as_nan_on_every_backend_and_mode(backend, max_spike, tau):
     x = _non_finite_input()
-    reference = DSN(6, max_spike=max_spike, backend="naive")
+    reference = DSN(6, max_spike=max_spike, tau=tau, backend="naive")
     expected = _run(reference, x, "m")
     # a non-finite input makes that neuron's H NaN from its step on, and its spikes NaN
     poisoned = torch.zeros_like(x, dtype=torch.bool)
@@ -64,7 +64,7 @@ def test_non_finite_inputs_propagate_as_nan_on_every_backend_and_mode(backend, m
     assert torch.equal(expected.isnan(), poisoned)
     assert torch.equal(reference.h.isnan(), poisoned[-1])
     for mode in ("m", "s") if backend != "triton" else ("m",):
-        neuron = DSN(6, max_spike=max_spike, backend=backend)
+        neuron = DSN(6, max_spike=max_spike, tau=tau, backend=backend)
         neuron.load_state_dict(reference.state_dict())
         got = _run(neuron, x, mode)
         assert torch.equal(got.isnan(), poisoned), (backend, mode)

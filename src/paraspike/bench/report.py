@@ -109,6 +109,27 @@ def _fresh_memory_section(result: dict | None) -> list[str]:
     return lines
 
 
+def _options_section(result: dict | None) -> list[str]:
+    """One DSN layer per option set against the paper's configuration (``python -m paraspike.bench.options``)."""
+    if not result:
+        return []
+    lines = [
+        "## What the DSN's options cost",
+        "",
+        f"`{result['command']}`, run {result['date']}, {result['threads']} threads "
+        f"([json](../results/bench_options_cpu.json)): one DSN layer `{result['shape']}`, forward + backward, "
+        f"each option set timed interleaved with the others, medians of {result['rounds']} rounds. Every set runs "
+        "the fused kernel; `k = 4` has the register-blocked path, other `k` the general one, and a `1/tau` other "
+        "than 1, 2 or 4 computes the decay with vector `log1p`/`expm1`.",
+        "",
+        "| options | time | relative to the default |",
+        "|---|---:|---:|",
+    ]
+    for label, row in result["rows"].items():
+        lines.append(f"| {label} | {_ms(row['total_s'])} | {row['relative']:.2f}x |")
+    return [*lines, ""]
+
+
 def _networks_section(result: dict | None) -> list[str]:
     """Whole training steps of the same spiking VGG per neuron (``python -m paraspike.bench.networks``)."""
     if not result:
@@ -138,6 +159,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
     after = _load(results / "contention" / "contention_after.json")
     fresh = _load(results / "fresh_memory_cpu.json")
     networks = _load(results / "bench_networks_cpu.json")
+    option_sets = _load(results / "bench_options_cpu.json")
     machine = (lengths or layers or {}).get("machine", {})
     lines = [
         "# Speed: the DSN against SpikingJelly's neurons, side by side",
@@ -221,6 +243,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
             lines.append("")
         lines += [*[f"- {t['target']}: {t['verdict']}" for t in result["targets"]], ""]
     lines += _networks_section(networks)
+    lines += _options_section(option_sets)
     lines += [
         "## A shared machine: another process busy on one core",
         "",

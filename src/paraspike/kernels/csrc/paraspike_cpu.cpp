@@ -197,7 +197,7 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
       scalar_t* h_ptr = store_h ? h.data_ptr<scalar_t>() : nullptr;
       scalar_t* last_ptr = h_last.data_ptr<scalar_t>();
       const int64_t per_item = G.elements_per_item(L);
-      const bool strips = a.K == 4 && a.power > 0;  // the register-blocked kernels (strip_kernels.h)
+      const bool strips = a.K == 4;  // the register-blocked kernels (strip_kernels.h), any tau
       const bool streaming = bypasses_caches(L.M * L.T * static_cast<int64_t>(sizeof(scalar_t)));
       with_power(a.power, [&](auto power_tag) {
         constexpr int kPower = decltype(power_tag)::value;
@@ -205,14 +205,12 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
           constexpr bool kBinary = decltype(binary_tag)::value;
           parallel_items(G.items(), kForwardWorkPerThread / per_item, 1, [&](int64_t item) {
             const auto [b0, b1, k0, k1] = G.bounds(L, item);
-            if constexpr (kPower > 0) {
-              if (strips) {  // one call per block over the item's batch rows (per-call setup paid once)
-                for (int64_t blk = k0; blk < k1; ++blk) {
-                  forward_strips<scalar_t, 4, kPower, kBinary>(a, L.block_start[blk], L.width(blk), b0, b1, s_ptr,
-                                                               h_ptr, last_ptr, streaming);
-                }
-                return;
+            if (strips) {  // one call per block over the item's batch rows (per-call setup paid once)
+              for (int64_t blk = k0; blk < k1; ++blk) {
+                forward_strips<scalar_t, 4, kPower, kBinary>(a, L.block_start[blk], L.width(blk), b0, b1, s_ptr,
+                                                             h_ptr, last_ptr, streaming);
               }
+              return;
             }
             G.each(L, item, [&](int64_t batch, int64_t blk) {  // row by row: each row's blocks in memory order
               const int64_t r0 = L.block_start[blk], nb = L.width(blk);
@@ -280,7 +278,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
       g.dh0 = dh0_wanted ? dh0.data_ptr<T>() : nullptr;
       T* part = partial.data_ptr<T>();
       const int64_t per_item = G.elements_per_item(L);
-      const bool strips = a.K == 4 && a.power > 0;  // the register-blocked kernels (strip_kernels.h)
+      const bool strips = a.K == 4;  // the register-blocked kernels (strip_kernels.h), any tau
       const bool streaming = bypasses_caches(L.M * L.T * static_cast<int64_t>(sizeof(T)));
       auto run = [&](auto slope, auto slope_id) {
         using Slope = decltype(slope);
@@ -294,15 +292,13 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
             // lane sums of the item's blocks: [block][K][kBlock] and [block][kBlock]
             std::vector<T> dw(G.per_range * K * kBlock, T(0)), db(G.per_range * kBlock, T(0));
             bool done = false;
-            if constexpr (kPower > 0) {
-              if (strips) {  // one call per block over the item's batch rows (per-call setup paid once)
-                for (int64_t blk = k0; blk < k1; ++blk) {
-                  backward_strips<T, 4, kPower, kSlope>(a, g, L.block_start[blk], L.width(blk), b0, b1,
-                                                        dw.data() + (blk - k0) * K * kBlock,
-                                                        db.data() + (blk - k0) * kBlock, streaming);
-                }
-                done = true;
+            if (strips) {  // one call per block over the item's batch rows (per-call setup paid once)
+              for (int64_t blk = k0; blk < k1; ++blk) {
+                backward_strips<T, 4, kPower, kSlope>(a, g, L.block_start[blk], L.width(blk), b0, b1,
+                                                      dw.data() + (blk - k0) * K * kBlock,
+                                                      db.data() + (blk - k0) * kBlock, streaming);
               }
+              done = true;
             }
             if (!done) {
               std::vector<T> ring(K * kBlock);  // the block kernels' scratch

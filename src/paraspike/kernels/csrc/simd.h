@@ -225,5 +225,36 @@ inline Vec<double> exp_nonpositive(Vec<double> y) {
   return p * (V)scale;
 }
 
+// log1p(e) for e in [0, 1] (the softplus term of log sigmoid, e = exp(-|z|)), without libm:
+// log1p(e) = 2 atanh(s) with s = e / (2 + e) in [0, 1/3] (no cancellation for small e), an odd series
+// in s: terms to s^15 (float) / s^35 (double), truncation below 2^-24 / 2^-56 relative.
+template <typename T>
+inline Vec<T> log1p_unit(Vec<T> e) {
+  using V = Vec<T>;
+  const V s = e / (e + T(2));
+  const V s2 = s * s;
+  constexpr int kTerms = std::is_same_v<T, float> ? 7 : 17;  // 1/3, 1/5, ..., 1/(2 kTerms + 1)
+  V p = splat(T(1) / T(2 * kTerms + 1));
+  for (int k = kTerms - 1; k >= 1; --k) p = p * s2 + T(1) / T(2 * k + 1);
+  p = p * s2 + T(1);
+  return (s + s) * p;
+}
+
+// expm1(y) for y in [kMinLog, 0] (1 - alpha = -expm1(log alpha) without cancellation near alpha = 1):
+// a Taylor polynomial where |y| < 1/2 (to y^9 float / y^15 double: truncation below 2^-26 / 2^-56
+// relative), exp(y) - 1 elsewhere (exp(y) <= 0.61 there, so at most a couple of ulps lost).
+template <typename T>
+inline Vec<T> expm1_nonpositive(Vec<T> y) {
+  using V = Vec<T>;
+  constexpr int kDegree = std::is_same_v<T, float> ? 9 : 15;
+  T inverse_factorial[kDegree + 1] = {};
+  inverse_factorial[0] = T(1);
+  for (int k = 1; k <= kDegree; ++k) inverse_factorial[k] = inverse_factorial[k - 1] / T(k);
+  V p = splat(inverse_factorial[kDegree]);
+  for (int k = kDegree - 1; k >= 1; --k) p = p * y + inverse_factorial[k];
+  const V series = p * y;
+  return select<T>(y > T(-0.5), series, exp_nonpositive(y) - T(1));
+}
+
 }  // namespace simd
 }  // namespace paraspike
