@@ -325,3 +325,18 @@ def test_options_benchmark_times_every_option_set_against_the_default(tmp_path, 
     assert "tau=0.3" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         options.main(["--shape", "3,2"])
+
+
+def test_single_step_benchmark_times_every_neuron_per_step(tmp_path, capsys):
+    from paraspike.bench import single_step
+
+    threads = torch.get_num_threads()
+    assert single_step.main(["--shapes", "2,4", "--steps", "3", "--rounds", "2", "--out", str(tmp_path)]) == 0
+    assert torch.get_num_threads() == threads  # restored after timing on one thread
+    data = json.loads((tmp_path / "bench_single_step_cpu.json").read_text())
+    (row,) = data["rows"]
+    assert row["shape"] == [2, 4] and {"DSN-int", "DSN-bin", "LIF [ours]"} <= set(row["us_per_step"])
+    assert all(us > 0 for us in row["us_per_step"].values())
+    assert "DSN-int" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        single_step.main(["--shapes", "4"])

@@ -245,6 +245,26 @@ def test_fused_dsn_float32_matches_naive(tau):
 
 
 @needs_kernel
+@pytest.mark.parametrize("options", [{"max_spike": 4}, {"max_spike": 1, "tau": 0.3}])
+def test_single_steps_run_the_fused_kernel_and_equal_the_naive_serial_update(options):
+    torch.manual_seed(4)
+    reference, fused = _pair(5, step_mode="s", **options)
+    x = (torch.randn(7, 3, 5, dtype=torch.float64) * 1.5).requires_grad_()
+    weights = torch.randn(7, 3, 5, dtype=torch.float64), torch.randn(3, 5, dtype=torch.float64)
+    results = []
+    for neuron in (reference, fused):
+        spikes = torch.stack([neuron(step) for step in x])
+        loss = (spikes * weights[0]).sum() + (neuron.h * weights[1]).sum()
+        grads = torch.autograd.grad(loss, [x, neuron.decay_logit.weight, neuron.decay_logit.bias])
+        results.append((spikes.detach(), neuron.h.detach(), grads))
+    assert "DsnFunction" in fused(x[0]).grad_fn.next_functions[0][0].name()  # one op per step
+    torch.testing.assert_close(results[1][1], results[0][1])
+    assert torch.equal(results[1][0], results[0][0])
+    for got, expected in zip(results[1][2], results[0][2], strict=True):
+        torch.testing.assert_close(got, expected)
+
+
+@needs_kernel
 def test_fused_streaming_in_chunks_equals_one_call():
     torch.manual_seed(2)
     neuron = DSN(6, backend="cpu").double()

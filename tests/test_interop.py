@@ -110,6 +110,16 @@ def test_a_second_backward_through_a_carried_state_points_at_reset_net(name):
     neuron(x).sum().backward()
 
 
+def test_a_second_backward_through_a_carried_single_step_state_points_at_reset_net():
+    neuron = DSN(4, step_mode="s")  # on the fused kernel when it builds: its backward explains the error
+    x = torch.randn(2, 4, requires_grad=True)
+    neuron(x).sum().backward()
+    with pytest.raises(RuntimeError, match=r"(?s)reset_net\(model\).*detach_net\(model\)"):
+        neuron(x).sum().backward()
+    neuron.detach()
+    neuron(x).sum().backward()
+
+
 def test_carrying_state_within_one_graph_is_allowed():
     neuron = DSN(4)
     x = torch.randn(6, 2, 4, requires_grad=True)

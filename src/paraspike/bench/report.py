@@ -130,6 +130,29 @@ def _options_section(result: dict | None) -> list[str]:
     return [*lines, ""]
 
 
+def _single_step_section(result: dict | None) -> list[str]:
+    """Serial inference, one step per call (``python -m paraspike.bench.single_step``)."""
+    if not result:
+        return []
+    labels = list(result["rows"][0]["us_per_step"])
+    lines = [
+        "## Serial inference: one time step per call",
+        "",
+        f"`{result['command']}`, run {result['date']} ([json](../results/bench_single_step_cpu.json)): each "
+        f"neuron in single-step mode, gradients off, one thread, {result['steps_per_round']} steps per round "
+        f"from a reset state, rounds interleaved, medians of {result['rounds']} rounds; microseconds per step "
+        "(relative to the DSN-int). The DSN's step runs the fused kernel for one step.",
+        "",
+        "| step input | " + " | ".join(labels) + " |",
+        "|---|" + "---:|" * len(labels),
+    ]
+    for row in result["rows"]:
+        reference = row["us_per_step"]["DSN-int"]
+        cells = " | ".join(f"{us:.1f} us ({us / reference:.2f}x)" for us in row["us_per_step"].values())
+        lines.append(f"| `{row['shape']}` | {cells} |")
+    return [*lines, ""]
+
+
 def _networks_section(result: dict | None) -> list[str]:
     """Whole training steps of the same spiking VGG per neuron (``python -m paraspike.bench.networks``)."""
     if not result:
@@ -160,6 +183,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
     fresh = _load(results / "fresh_memory_cpu.json")
     networks = _load(results / "bench_networks_cpu.json")
     option_sets = _load(results / "bench_options_cpu.json")
+    single = _load(results / "bench_single_step_cpu.json")
     machine = (lengths or layers or {}).get("machine", {})
     lines = [
         "# Speed: the DSN against SpikingJelly's neurons, side by side",
@@ -244,6 +268,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         lines += [*[f"- {t['target']}: {t['verdict']}" for t in result["targets"]], ""]
     lines += _networks_section(networks)
     lines += _options_section(option_sets)
+    lines += _single_step_section(single)
     lines += [
         "## A shared machine: another process busy on one core",
         "",

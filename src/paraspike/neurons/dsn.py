@@ -309,8 +309,9 @@ class DSN(MemoryModule):
         """Whether multi-step calls on ``device`` run as the fused CPU kernel (see :meth:`fused_kernel`)."""
         return self.fused_kernel(device) == "cpu"
 
-    def _fused_forward(self, x_seq: Tensor, kernel: str) -> Tensor:
+    def _fused_forward(self, x_seq: Tensor, kernel: str, keep_h_seq: bool = True) -> Tensor:
         fused = dsn_fused_cpu if kernel == "cpu" else dsn_fused_triton
+        store_h = self.store_h_seq and keep_h_seq
         spikes, h_seq, h_last = fused(
             x_seq,
             self.history,
@@ -322,11 +323,11 @@ class DSN(MemoryModule):
             max_spike=self.max_spike,
             surrogate=self.surrogate,
             surrogate_alpha=resolve_surrogate_alpha(self.surrogate, self.surrogate_alpha),
-            store_h=self.store_h_seq,
+            store_h=store_h,
         )
         self._store("h", h_last)
         self._advance_history(x_seq)
-        if self.store_h_seq:
+        if store_h and h_seq is not None:
             self.h_seq = h_seq.to(x_seq.dtype)
         return spikes
 
@@ -367,9 +368,17 @@ class DSN(MemoryModule):
         return self._fire(h_seq).to(x_seq.dtype)
 
     def single_step_forward(self, x: Tensor) -> Tensor:
-        """Spikes ``[B, C, *]`` for one step ``[B, C, *]``: the serial update."""
+        """Spikes ``[B, C, *]`` for one step ``[B, C, *]``: the serial update (on the CPU, the fused kernel
+        for one step when the neuron uses it, see :meth:`fused_kernel`; separate ops otherwise)."""
         self._check_input(x, "s")
         self._check_state(x.shape)
+        if (
+            self.fused_kernel(x.device) == "cpu"
+            and not torch.jit.is_tracing()  # an exported step is the serial update in plain ops
+            and not torch.onnx.is_in_onnx_export()
+        ):  # the fused kernel for one step: one op instead of a dozen (a step costs a third)
+            self._store("_backward_checks_state", True)
+            return self._fused_forward(x.unsqueeze(0), "cpu", keep_h_seq=False)[0]
         self._store("_backward_checks_state", False)
         compute = working_dtype(x.dtype)
         log_alpha, u = self._log_decay_and_input(_inf_to_nan(x.to(compute)).unsqueeze(0))
