@@ -265,6 +265,25 @@ def test_single_steps_run_the_fused_kernel_and_equal_the_naive_serial_update(opt
 
 
 @needs_kernel
+def test_one_step_calls_without_stored_h_backpropagate_through_the_final_state():
+    # T = 1 and H not kept: the kernel writes no H, backward reads H_1 from the final state
+    torch.manual_seed(5)
+    reference = DSN(4, backend="naive").double()
+    fused = DSN(4, backend="cpu").double()
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(6, 3, 4, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    history = torch.randn(3, 3, 4, dtype=torch.float64, requires_grad=True)
+    grads = []
+    for neuron in (reference, fused):
+        neuron.set_state(DSNState(h0, history))
+        loss = sum((neuron(x[t : t + 1]) * (t + 1)).sum() + (neuron.h * 0.5).sum() for t in range(6))
+        grads.append(torch.autograd.grad(loss, [x, h0, history, neuron.decay_logit.weight]))
+    for got, expected in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(got, expected)
+
+
+@needs_kernel
 def test_fused_streaming_in_chunks_equals_one_call():
     torch.manual_seed(2)
     neuron = DSN(6, backend="cpu").double()

@@ -448,13 +448,17 @@ class DsnFunction : public torch::autograd::Function<DsnFunction> {
     // grad: whether a backward may follow (decided by the caller: grad mode is off in here)
     static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("paraspike::dsn_cpu", "").typed<decltype(dsn_cpu)>();
     const Tensor hist_t = value_or_undefined(hist), h0_t = value_or_undefined(h0);
+    // One step (T = 1, a single-step call): H is H_last, so backward reads it from there and the
+    // kernel writes one output stream fewer.
+    const bool h_is_last = grad && !store_h && x.size(0) == 1;
     Tensor spikes, h, h_last;
     {
       at::AutoDispatchBelowADInplaceOrView guard;
-      std::tie(spikes, h, h_last) =
-          op.call(x, hist, h0, weight, bias, tau, vth, max_spike, surrogate, surrogate_alpha, store_h || grad);
+      std::tie(spikes, h, h_last) = op.call(x, hist, h0, weight, bias, tau, vth, max_spike, surrogate,
+                                            surrogate_alpha, store_h || (grad && !h_is_last));
     }
-    ctx->save_for_backward({x, hist_t, h0_t, weight, bias, grad ? h : Tensor()});
+    ctx->save_for_backward({x, hist_t, h0_t, weight, bias, grad ? (h_is_last ? h_last : h) : Tensor()});
+    ctx->saved_data["h_is_last"] = h_is_last;
     ctx->saved_data["config"] = c10::List<double>({tau, vth, static_cast<double>(max_spike),
                                                    static_cast<double>(surrogate), surrogate_alpha});
     ctx->saved_data["store_h"] = store_h;
@@ -475,9 +479,10 @@ class DsnFunction : public torch::autograd::Function<DsnFunction> {
     const bool need_dh0 = has_h0 && ctx->needs_input_grad(has_hist ? 2 : 1);
     // H is an output only with store_h (else an empty placeholder, whose gradient is not used)
     const Tensor& grad_h = ctx->saved_data["store_h"].toBool() ? grads[1] : Tensor();
+    const Tensor h = ctx->saved_data["h_is_last"].toBool() ? saved[5].unsqueeze(0) : saved[5];
     auto [dx, dhist, dh0, dw, db] = op.call(
         defined_or_none(grads[0]), defined_or_none(grad_h), defined_or_none(grads[2]), saved[0],
-        defined_or_none(saved[1]), defined_or_none(saved[2]), saved[5], saved[3], saved[4], config[0], config[1],
+        defined_or_none(saved[1]), defined_or_none(saved[2]), h, saved[3], saved[4], config[0], config[1],
         static_cast<int64_t>(config[2]), static_cast<int64_t>(config[3]), config[4], need_dx, need_dhist, need_dh0);
     return {need_dx ? dx : Tensor(),
             need_dhist ? dhist : Tensor(),
