@@ -10,12 +10,13 @@
 # 2. runs the whole test suite with CUDA present: every Triton kernel against the naive reference,
 #    compiled (not interpreted), the DSN module on CUDA in both step modes, streamed, in bfloat16,
 #    and torch.compile with inductor (tests/test_triton_kernels.py, tests/test_gpu.py);
-# 3. runs `paraspike bench speed --device cuda`, the long-sequence suite and the layer suite.
+# 3. runs `paraspike bench speed --device cuda`, the long-sequence suite and the layer suite, and the
+#    whole-network benchmark `python -m paraspike.bench.networks --device cuda`.
 #
 # OUT_DIR receives environment.txt, gpu_check.log (tests and benchmark printouts),
-# bench_speed_cuda.{json,md,png} and bench_layers_cuda.{json,md,png}. The exit status is that of the
-# tests. Needs PyTorch with CUDA, Triton, Lightning, onnx, onnxruntime, pytest, scikit-learn, pyyaml,
-# tensorboard and torchmetrics already installed (the GPU image has them).
+# bench_speed_cuda.{json,md,png}, bench_layers_cuda.{json,md,png} and bench_networks_cuda.{json,md}.
+# The exit status is that of the tests. Needs PyTorch with CUDA, Triton, Lightning, onnx, onnxruntime,
+# pytest, scikit-learn, pyyaml, tensorboard and torchmetrics already installed (the GPU image has them).
 set -uo pipefail
 out=${1:?usage: bash scripts/gpu_check.sh OUT_DIR [WHEEL_DIR]}
 wheels=${2:-.whl}
@@ -70,5 +71,7 @@ say "paraspike bench speed --device cuda (long sequences)"
 $python -m paraspike bench speed --device cuda --out "$out" 2>&1 | tee -a "$logfile"
 say "paraspike bench speed --device cuda --suite layers"
 $python -m paraspike bench speed --device cuda --suite layers --out "$out" 2>&1 | tee -a "$logfile"
+say "python -m paraspike.bench.networks --device cuda (a spiking VGG's training step per neuron)"
+$python -m paraspike.bench.networks --device cuda --out "$out" 2>&1 | tee -a "$logfile"
 say "done: results in $out"
 exit "$status"

@@ -17,8 +17,8 @@ Networks (``--networks``):
 Neurons: the DSN (integer, N = 4, and binary), our LIF, and SpikingJelly 2.0.0's ``LIFNode``,
 ``ParametricLIFNode`` (multi-step, torch backend) and ``PSN`` when it is installed.
 
-Run: ``python -m paraspike.bench.networks --out results``; prints a table and writes
-``<out>/bench_networks_cpu.json`` and ``.md``.
+Run: ``python -m paraspike.bench.networks --out results`` (``--device cuda`` on a GPU); prints a table
+and writes ``<out>/bench_networks_<device>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from paraspike.bench.common import machine_info, write_json
+from paraspike.bench.common import machine_info, sync, write_json
 from paraspike.models import SpikingVGG
 from paraspike.neurons import register_neuron, reset_net
 
@@ -77,31 +77,41 @@ def network_neurons() -> tuple[dict[str, str], list[str]]:
 
 
 def time_training_steps(
-    shape: NetworkShape, neurons: dict[str, str], rounds: int, min_time_s: float, seed: int = 0
+    shape: NetworkShape,
+    neurons: dict[str, str],
+    rounds: int,
+    min_time_s: float,
+    seed: int = 0,
+    device: torch.device | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Median step and forward seconds of one SGD training step for each neuron's network
-    (interleaved rounds until each network has ``rounds`` steps and ``min_time_s`` of them), with the
-    parameter count."""
+    """Median step and forward seconds of one SGD training step for each neuron's network on
+    ``device`` (default CPU; interleaved rounds until each network has ``rounds`` steps and
+    ``min_time_s`` of them), with the parameter count."""
+    device = device or torch.device("cpu")
     gen = torch.Generator().manual_seed(seed)
-    x = torch.rand(shape.batch, shape.steps, shape.channels, shape.size, shape.size, generator=gen)
-    y = torch.randint(0, shape.classes, (shape.batch,), generator=gen)
+    x = torch.rand(shape.batch, shape.steps, shape.channels, shape.size, shape.size, generator=gen).to(device)
+    y = torch.randint(0, shape.classes, (shape.batch,), generator=gen).to(device)
     loss_fn = nn.CrossEntropyLoss()
     steps: dict[str, Callable[[], tuple[float, float]]] = {}
     sizes: dict[str, int] = {}
     for label, name in neurons.items():
         torch.manual_seed(seed)
         model = SpikingVGG(shape.channels, shape.size, shape.steps, shape.classes, name, widths=shape.widths)
+        model = model.to(device)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         sizes[label] = sum(p.numel() for p in model.parameters())
 
         def step(model: nn.Module = model, optimizer: torch.optim.Optimizer = optimizer) -> tuple[float, float]:
+            sync(device)
             start = time.perf_counter()
             reset_net(model)
             optimizer.zero_grad(set_to_none=True)
             logits = model(x)
+            sync(device)
             middle = time.perf_counter()
             loss_fn(logits, y).backward()
             optimizer.step()
+            sync(device)
             return time.perf_counter() - start, middle - start
 
         for _ in range(2):  # warm-up: kernels, allocator, optimizer state
@@ -152,8 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--networks", nargs="+", choices=sorted(NETWORKS), default=list(NETWORKS))
     parser.add_argument("--rounds", type=int, default=7, help="at least this many steps per network")
     parser.add_argument("--min-time", type=float, default=3.0, help="at least this many seconds per network")
-    parser.add_argument("--out", type=Path, default=None, help="folder for bench_networks_cpu.json and .md")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for bench_networks_<device>.json and .md")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is visible to PyTorch")
     neurons, notes = network_neurons()
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -161,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "SpikingVGG training step (reset, forward, cross-entropy, backward, SGD), per neuron",
         "command": "python -m paraspike.bench.networks " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(torch.device("cpu")),
+        "machine": machine_info(device),
+        "device": device.type,
         "threads": torch.get_num_threads(),
         "notes": notes,
         "shapes": {},
@@ -173,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{network}: [B={shape.batch}, T={shape.steps}, {shape.channels}, {shape.size}, {shape.size}]", flush=True
         )
-        timed = time_training_steps(shape, neurons, args.rounds, args.min_time)
+        timed = time_training_steps(shape, neurons, args.rounds, args.min_time, device=device)
         result["networks"][network] = timed
         for label, row in timed.items():
             ratio = row["step_s"] / timed["DSN-int"]["step_s"]
@@ -183,17 +198,17 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     if args.out is not None:
-        write_json(args.out / "bench_networks_cpu.json", result)
+        write_json(args.out / f"bench_networks_{device.type}.json", result)
         header = [
             "# `python -m paraspike.bench.networks` results",
             "",
             f"Command: `{result['command']}`  ",
-            f"Date: {result['date']}; {result['threads']} threads; torch {torch.__version__}.  ",
+            f"Date: {result['date']}; device {device.type}; {result['threads']} threads; torch {torch.__version__}.  ",
             "One SGD training step of the same SpikingVGG with each neuron (reset, forward, cross-entropy, "
             "backward, optimizer step), float32; networks timed interleaved, medians over the steps.",
         ]
-        (args.out / "bench_networks_cpu.md").write_text("\n".join(header + network_table(result)) + "\n")
-        print(f"written to {args.out}/bench_networks_cpu.json, .md")
+        (args.out / f"bench_networks_{device.type}.md").write_text("\n".join(header + network_table(result)) + "\n")
+        print(f"written to {args.out}/bench_networks_{device.type}.json, .md")
     return 0
 
 

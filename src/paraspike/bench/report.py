@@ -308,7 +308,8 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         "`bash scripts/gpu_check.sh OUT_DIR [WHEEL_DIR]` runs, on a machine with a CUDA GPU and no network, the "
         "whole test suite with CUDA present (every Triton kernel against the naive reference compiled, not "
         "interpreted; the DSN module on CUDA in both step modes, streamed, in bfloat16; `torch.compile` with "
-        "inductor), then `paraspike bench speed --device cuda` (both suites), writing logs, JSON and tables to "
+        "inductor), then `paraspike bench speed --device cuda` (both suites) and `python -m paraspike.bench.networks "
+        "--device cuda`, writing logs, JSON and tables to "
         "OUT_DIR. The peers it compares with (SpikingJelly, loguru, fla-core) and ninja come as wheels: "
         "`bash scripts/fetch_gpu_wheels.sh` downloads them where PyPI is reachable. Not run yet: no GPU has "
         "been lent to the project.",
