@@ -73,6 +73,7 @@ CONFIGS = [
     ({"max_spike": 1}, (4, 2, 2, 20, 15)),  # 300 positions: a channel spans two blocks
     ({"max_spike": 4, "tau": 0.3}, (3, 2, 2, 17, 17)),  # 1/tau not 1, 2, 4 (vector log1p/expm1), split channels
     ({"max_spike": 4, "tau": 0.3, "kernel_size": 3}, (5, 2, 2, 9, 9)),  # the block kernels, libm's log1p/expm1
+    ({"max_spike": 4}, (3, 3, 4, 4, 4)),  # 16 positions per channel: whole strips, taps broadcast per channel
     # T <= 2: the backward runs strip by strip over batch rows (prefetching across rows and strips)
     ({"max_spike": 4}, (2, 20, 2, 9, 9)),  # partial last strip, more rows than the prefetch distance
     ({"max_spike": 1, "surrogate": "sigmoid"}, (2, 40, 300)),  # two blocks per row, many rows

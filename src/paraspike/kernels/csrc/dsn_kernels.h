@@ -26,6 +26,9 @@ struct DsnArgs {
   const T* h0 = nullptr;    // [M] or null (zeros)
   const T* w = nullptr;     // [K, P]
   const T* b = nullptr;     // [P]
+  const T* wc = nullptr;    // [C, K] per channel, or null: the strip kernels broadcast these when set
+  const T* bc = nullptr;    // [C]
+  int64_t S = 1;            // positions per channel (with wc)
   int64_t T_ = 0, M = 0, P = 0, K = 0;
   T inv_tau = 1, vth = 1, max_spike = 1, surrogate_alpha = 1;
   T min_sigmoid = 0;  // sigmoid floor so that alpha = s^power stays above exp(kMinLog)

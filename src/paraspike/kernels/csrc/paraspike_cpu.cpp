@@ -75,14 +75,16 @@ const T* pointer_or_null(const Tensor& t) {
 }
 
 struct Tile {
-  Tensor w, b;  // [K, P], [P]: each channel's taps and bias repeated over its S positions
+  Tensor w, b;    // [K, P], [P]: each channel's taps and bias repeated over its S positions
+  Tensor wc, bc;  // [C, K], [C]: once per channel (the strip kernels broadcast them when S > 1)
 };
 Tile tile_parameters(const Tensor& weight, const Tensor& bias, int64_t S, at::ScalarType dtype) {
   const int64_t C = weight.size(0), K = weight.size(1);
-  auto wt = weight.to(dtype).t();
-  if (S == 1) return {wt.contiguous(), bias.to(dtype).contiguous()};
+  const auto wc = weight.to(dtype).contiguous(), bc = bias.to(dtype).contiguous();
+  auto wt = wc.t();
+  if (S == 1) return {wt.contiguous(), bc, wc, bc};
   return {wt.unsqueeze(-1).expand({K, C, S}).reshape({K, C * S}).contiguous(),
-          bias.to(dtype).unsqueeze(-1).expand({C, S}).reshape({C * S}).contiguous()};
+          bc.unsqueeze(-1).expand({C, S}).reshape({C * S}).contiguous(), wc, bc};
 }
 
 int power_of(double tau) {
@@ -99,6 +101,15 @@ DsnArgs<T> make_args(const Tensor& x, const Tensor& hist, const Tensor& h0, cons
   a.h0 = pointer_or_null<T>(h0);
   a.w = tile.w.data_ptr<T>();
   a.b = tile.b.data_ptr<T>();
+  // Every strip of a block lies inside one channel when a channel spans whole strips (or is cut
+  // into parts wider than a block): the strip kernels then broadcast the channel's taps and bias
+  // instead of loading K + 1 rows of the tiled parameters per strip and batch row (at T = 1-2 a conv
+  // layer read more parameter bytes than input bytes).
+  if (L.S > 1 && (L.S > kBlock || L.S % simd::kLanes<T> == 0)) {
+    a.wc = tile.wc.data_ptr<T>();
+    a.bc = tile.bc.data_ptr<T>();
+    a.S = L.S;
+  }
   a.T_ = L.T;
   a.M = L.M;
   a.P = L.P;

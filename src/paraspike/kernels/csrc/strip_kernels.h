@@ -99,6 +99,12 @@ template <typename T, int K>
 struct StripParams {
   simd::Vec<T> w[K], b;
   StripParams(const DsnArgs<T>& a, int64_t poff, int n) {
+    if (a.wc != nullptr) {  // the strip lies inside channel poff / S: broadcast its taps and bias
+      const int64_t c = poff / a.S;
+      for (int j = 0; j < K; ++j) w[j] = simd::splat(a.wc[c * K + j]);
+      b = simd::splat(a.bc[c]);
+      return;
+    }
     for (int j = 0; j < K; ++j) w[j] = simd::load(a.w + j * a.P + poff, n);
     b = simd::load(a.b + poff, n);
   }
