@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-__all__ = ["median_time", "machine_info", "write_json", "sync"]
+__all__ = ["median_time", "machine_info", "write_json", "sync", "program_record", "save_record"]
 
 
 def sync(device: torch.device) -> None:
@@ -73,3 +75,26 @@ def _cpu_name() -> str:
 def write_json(path: Path, payload: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2))
+
+
+def program_record(
+    benchmark: str, program: str, argv: list[str] | None, measured_on: torch.device, **fields: object
+) -> dict[str, object]:
+    """The JSON record of a benchmark program's run: what it measures, the command that reruns it
+    (``python -m <program> <arguments>``), when, the machine (and ``measured_on``'s name), then ``fields``."""
+    arguments = argv if argv is not None else sys.argv[1:]
+    return {
+        "benchmark": benchmark,
+        "command": " ".join(["python -m", program, *arguments]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(measured_on),
+        **fields,
+    }
+
+
+def save_record(out: Path, filename: str, record: dict[str, object]) -> Path:
+    """Write ``record`` to ``out/filename`` (folders created) and say where."""
+    path = out / filename
+    write_json(path, record)
+    print(f"written to {path}")
+    return path

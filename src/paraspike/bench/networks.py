@@ -24,7 +24,6 @@ and writes ``<out>/bench_networks_<device>.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import statistics
 import sys
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from paraspike.bench.common import machine_info, sync, write_json
+from paraspike.bench.common import program_record, save_record, sync
 from paraspike.models import SpikingVGG
 from paraspike.neurons import register_neuron, reset_net
 
@@ -171,17 +170,17 @@ def main(argv: list[str] | None = None) -> int:
     neurons, notes = network_neurons()
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    result: dict = {
-        "benchmark": "SpikingVGG training step (reset, forward, cross-entropy, backward, SGD), per neuron",
-        "command": "python -m paraspike.bench.networks " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(device),
-        "device": device.type,
-        "threads": torch.get_num_threads(),
-        "notes": notes,
-        "shapes": {},
-        "networks": {},
-    }
+    result: dict = program_record(
+        "SpikingVGG training step (reset, forward, cross-entropy, backward, SGD), per neuron",
+        "paraspike.bench.networks",
+        argv,
+        device,
+        device=device.type,
+        threads=torch.get_num_threads(),
+        notes=notes,
+        shapes={},
+        networks={},
+    )
     for network in args.networks:
         shape = NETWORKS[network]
         result["shapes"][network] = shape.__dict__ | {"widths": list(shape.widths)}
@@ -198,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     if args.out is not None:
-        write_json(args.out / f"bench_networks_{device.type}.json", result)
+        save_record(args.out, f"bench_networks_{device.type}.json", result)
         header = [
             "# `python -m paraspike.bench.networks` results",
             "",
@@ -208,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             "backward, optimizer step), float32; networks timed interleaved, medians over the steps.",
         ]
         (args.out / f"bench_networks_{device.type}.md").write_text("\n".join(header + network_table(result)) + "\n")
-        print(f"written to {args.out}/bench_networks_{device.type}.json, .md")
+        print(f"written to {args.out}/bench_networks_{device.type}.md")
     return 0
 
 

@@ -12,16 +12,14 @@ Run: ``python -m paraspike.bench.options --out results``; prints a table and wri
 from __future__ import annotations
 
 import argparse
-import datetime
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from paraspike.bench.common import machine_info, write_json
+from paraspike.bench.common import program_record, save_record
 
 __all__ = ["OPTION_SETS", "time_option_sets", "main"]
 
@@ -86,20 +84,18 @@ def main(argv: list[str] | None = None) -> int:
         row["relative"] = row["total_s"] / reference
         print(f"  {label:<30} {row['total_s'] * 1e3:8.2f} ms  x {row['relative']:5.2f}  ({row['kernel']})")
     if args.out is not None:
-        record = {
-            "benchmark": "DSN layer forward + backward per option set, interleaved",
-            "command": "python -m paraspike.bench.options " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine_info(torch.device("cpu")),
-            "threads": torch.get_num_threads(),
-            "shape": list(shape),
-            "rounds": args.rounds,
-            "options": OPTION_SETS,
-            "rows": timed,
-        }
-        path = args.out / "bench_options_cpu.json"
-        write_json(path, record)
-        print(f"written to {path}")
+        record = program_record(
+            "DSN layer forward + backward per option set, interleaved",
+            "paraspike.bench.options",
+            argv,
+            torch.device("cpu"),
+            threads=torch.get_num_threads(),
+            shape=list(shape),
+            rounds=args.rounds,
+            options=OPTION_SETS,
+            rows=timed,
+        )
+        save_record(args.out, "bench_options_cpu.json", record)
     return 0
 
 

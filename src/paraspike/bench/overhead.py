@@ -15,7 +15,6 @@ results``; prints a table and writes ``<out>/module_overhead_cpu.json``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import statistics
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from paraspike.bench.common import machine_info, write_json
+from paraspike.bench.common import program_record, save_record
 
 __all__ = ["time_module_and_op", "main"]
 
@@ -96,18 +95,16 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     if args.out is not None:
-        record = {
-            "benchmark": "DSN module around its fused CPU kernel, forward + backward, one thread",
-            "command": "python -m paraspike.bench.overhead " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine_info(torch.device("cpu")),
-            "rounds": args.rounds,
-            "calls_per_round": args.calls,
-            "rows": rows,
-        }
-        path = args.out / "module_overhead_cpu.json"
-        write_json(path, record)
-        print(f"written to {path}")
+        record = program_record(
+            "DSN module around its fused CPU kernel, forward + backward, one thread",
+            "paraspike.bench.overhead",
+            argv,
+            torch.device("cpu"),
+            rounds=args.rounds,
+            calls_per_round=args.calls,
+            rows=rows,
+        )
+        save_record(args.out, "module_overhead_cpu.json", record)
     return 0
 
 

@@ -13,7 +13,6 @@ Run: ``python -m paraspike.bench.single_step --out results``; prints a table and
 from __future__ import annotations
 
 import argparse
-import datetime
 import statistics
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from paraspike.bench.common import machine_info, write_json
+from paraspike.bench.common import program_record, save_record
 
 __all__ = ["step_neurons", "time_single_steps", "main"]
 
@@ -95,19 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if args.out is not None:
-        record = {
-            "benchmark": "one time step (step_mode='s'), gradients off, one thread, interleaved",
-            "command": "python -m paraspike.bench.single_step " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine_info(torch.device("cpu")),
-            "steps_per_round": args.steps,
-            "rounds": args.rounds,
-            "notes": notes,
-            "rows": rows,
-        }
-        path = args.out / "bench_single_step_cpu.json"
-        write_json(path, record)
-        print(f"written to {path}")
+        record = program_record(
+            "one time step (step_mode='s'), gradients off, one thread, interleaved",
+            "paraspike.bench.single_step",
+            argv,
+            torch.device("cpu"),
+            steps_per_round=args.steps,
+            rounds=args.rounds,
+            notes=notes,
+            rows=rows,
+        )
+        save_record(args.out, "bench_single_step_cpu.json", record)
     return 0
 
 
