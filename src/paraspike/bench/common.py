@@ -8,12 +8,13 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-__all__ = ["median_time", "machine_info", "write_json", "sync", "program_record", "save_record"]
+__all__ = ["median_time", "machine_info", "write_json", "sync", "program_record", "save_record", "threads_set_to"]
 
 
 def sync(device: torch.device) -> None:
@@ -98,3 +99,14 @@ def save_record(out: Path, filename: str, record: dict[str, object]) -> Path:
     write_json(path, record)
     print(f"written to {path}")
     return path
+
+
+@contextmanager
+def threads_set_to(count: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(count)``, then restore the previous count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from paraspike.bench.common import program_record, save_record
+from paraspike.bench.common import program_record, save_record, threads_set_to
 
 __all__ = ["time_module_and_op", "main"]
 
@@ -81,19 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     if reason is not None:
         print(f"the fused CPU kernel is unavailable here ({reason}); nothing to measure", file=sys.stderr)
         return 1
-    torch.set_num_threads(1)
-    rows = []
-    print(f"{'shape [T, B, C]':<18} {'module':>10} {'bare op':>10} {'overhead':>10}")
-    for text in args.shapes:
-        shape = tuple(int(v) for v in text.split(","))
+    shapes = [tuple(int(v) for v in text.split(",")) for text in args.shapes]
+    for text, shape in zip(args.shapes, shapes, strict=True):
         if len(shape) != 3:
             parser.error(f"--shapes takes T,B,C triples, got {text!r}")
-        row = {"shape": list(shape), **time_module_and_op(shape, args.rounds, args.calls)}
-        rows.append(row)
-        print(
-            f"{str(list(shape)):<18} {row['module_us']:>7.1f} us {row['op_us']:>7.1f} us {row['overhead_us']:>7.1f} us",
-            flush=True,
-        )
+    rows = []
+    print(f"{'shape [T, B, C]':<18} {'module':>10} {'bare op':>10} {'overhead':>10}")
+    with threads_set_to(1):
+        for shape in shapes:
+            row = {"shape": list(shape), **time_module_and_op(shape, args.rounds, args.calls)}
+            rows.append(row)
+            print(
+                f"{str(list(shape)):<18} {row['module_us']:>7.1f} us {row['op_us']:>7.1f} us "
+                f"{row['overhead_us']:>7.1f} us",
+                flush=True,
+            )
     if args.out is not None:
         record = program_record(
             "DSN module around its fused CPU kernel, forward + backward, one thread",

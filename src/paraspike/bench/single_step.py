@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from paraspike.bench.common import program_record, save_record
+from paraspike.bench.common import program_record, save_record, threads_set_to
 
 __all__ = ["step_neurons", "time_single_steps", "main"]
 
@@ -77,10 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     shapes = [tuple(int(v) for v in text.split(",")) for text in args.shapes]
     if any(len(shape) < 2 for shape in shapes):
         parser.error(f"--shapes takes [B, C, *] as B,C,... (at least two sizes), got {args.shapes}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     rows, notes = [], []
-    try:
+    with threads_set_to(1):
         for shape in shapes:
             neurons, notes = step_neurons(shape[1])
             timed = time_single_steps(neurons, shape, args.steps, args.rounds)
@@ -89,8 +87,6 @@ def main(argv: list[str] | None = None) -> int:
             for label, us in timed.items():
                 print(f"  {label:<26} {us:8.1f} us  x {us / reference:5.2f}")
             rows.append({"shape": list(shape), "us_per_step": timed})
-    finally:
-        torch.set_num_threads(threads)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if args.out is not None:

@@ -122,18 +122,12 @@ class MemoryModule(StepModeMixin, TorchScriptUnsupported, nn.Module):
 
     def reset(self) -> None:
         """Forget the state: the next call starts a new sequence."""
-        if torch.compiler.is_compiling():
-            for name in self._memory_names:
-                setattr(self, name, None)
-            self._state_backward_ran = None
-            return
-        plain = self.__dict__
         for name in self._memory_names:
-            if name in plain:
-                plain[name] = None
+            if name in self.__dict__:
+                self._store(name, None)
             else:  # a property (e.g. DSN.history): its setter keeps its own fields
                 setattr(self, name, None)
-        plain["_state_backward_ran"] = None
+        self._store("_state_backward_ran", None)
 
     def detach(self) -> None:
         """Cut the autograd graph through the state (truncated backpropagation through time)."""

@@ -194,14 +194,17 @@ class DSN(MemoryModule):
             past, recent = pending
             rows, keep = recent.shape[0], self.decay_logit.history_length
             front = recent.new_zeros((keep - rows, *recent.shape[1:])) if past is None else past[rows:]
-            self._store("_history_value", torch.cat([front, recent], dim=0))
-            self._store("_history_pending", None)
+            self._set_history(torch.cat([front, recent], dim=0))
         return self._history_value
 
     @history.setter
     def history(self, value: Tensor | None) -> None:
+        self._set_history(value)
+
+    def _set_history(self, value: Tensor | None, pending: tuple[Tensor | None, Tensor] | None = None) -> None:
+        """The window itself, or (``value=None``) the ``(past, recent)`` pair it is built from when read."""
         self._store("_history_value", value)
-        self._store("_history_pending", None)
+        self._store("_history_pending", pending)
 
     @property
     def state(self) -> DSNState | None:
@@ -275,12 +278,10 @@ class DSN(MemoryModule):
         if keep == 0:
             return
         if x_seq.shape[0] >= keep:  # the new inputs alone fill the window: no copy of the sequence
-            self._store("_history_value", x_seq[-keep:])
-            self._store("_history_pending", None)
+            self._set_history(x_seq[-keep:])
             return
         past = self.history  # built now if it was pending, so pending windows never nest
-        self._store("_history_value", None)
-        self._store("_history_pending", (past, x_seq))
+        self._set_history(None, (past, x_seq))
 
     def _watch_output(self, out: Tensor) -> None:
         """No hook after a call of the fused CPU kernel: its backward reports a carried state whose graph
@@ -327,7 +328,7 @@ class DSN(MemoryModule):
         )
         self._store("h", h_last)
         self._advance_history(x_seq)
-        if store_h and h_seq is not None:
+        if store_h:
             self.h_seq = h_seq.to(x_seq.dtype)
         return spikes
 

@@ -11,8 +11,9 @@
 // (advised for transparent huge pages, so the first use faults once per 2 MiB where the system allows)
 // sized up to a multiple of 2 MiB; below that, page-aligned blocks sized up to a multiple of 64 KiB.
 // (At T = 1 a [16, 128, 16, 16] layer's outputs are 2 MiB each: with a 4 MiB threshold its forward,
-// one thread, spent 2.2-4.2 ms per call, mostly in page faults; the arithmetic takes ~0.5 ms.) A tensor's deleter returns its block to a free list keyed by that size; the next request of
-// the same size takes it back, already mapped. The free list holds at most the configured bytes
+// one thread, spent 2.2-4.2 ms per call, mostly in page faults; the arithmetic takes ~0.5 ms.)
+// A tensor's deleter returns its block to a free list keyed by that size; the next request of the
+// same size takes it back, already mapped. The free list holds at most the configured bytes
 // (PARASPIKE_OUTPUT_CACHE_MB, default 1024; 0 turns the pool off and outputs come from at::empty);
 // blocks that do not fit are freed at once, and paraspike::release_cpu_output_cache() (Python:
 // paraspike.kernels.cpu.release_output_cache) frees the rest.

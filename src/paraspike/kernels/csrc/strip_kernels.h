@@ -251,8 +251,9 @@ struct BackwardStrip {
 
   // Steps t1-1 down to t0 of the strip at neuron `off`; adds to the gradient sums dw and db. Always
   // inlined, so a caller's sums and state stay in registers from one call to the next.
-  __attribute__((always_inline)) inline void run(const StripParams<T, K>& p, int64_t off, int n, int64_t t0, int64_t t1, BackwardState<T, K>& st,
-                  V* dw, V& db, const NextUnit& next) const {
+  __attribute__((always_inline)) inline void run(const StripParams<T, K>& p, int64_t off, int n, int64_t t0,
+                                                 int64_t t1, BackwardState<T, K>& st, V* dw, V& db,
+                                                 const NextUnit& next) const {
     V window[K];  // window[j] = x_{t-(K-1)+j}; window[0] is loaded each step
     for (int j = 1; j < K; ++j) window[j] = input_row(a, t1 - 1 - (K - 1) + j, off, n);
     V h_t = simd::load(g.h + (t1 - 1) * a.M + off, n);
