@@ -63,8 +63,13 @@ CONFIGS = [
     ({"max_spike": 1, "surrogate": "atan"}, (33, 2, 5)),
     ({"max_spike": 1, "surrogate": "sigmoid", "surrogate_alpha": 3.0}, (19, 3, 4)),
     ({"max_spike": 1, "surrogate": "rect"}, (19, 3, 4)),
+    # fewer than 4 taps: the 4-tap strip kernels with zero taps in front (history rows shifted)
     ({"max_spike": 4, "kernel_size": 1}, (12, 2, 4)),
-    ({"max_spike": 4, "kernel_size": 7}, (30, 2, 4)),
+    ({"max_spike": 4, "kernel_size": 2}, (7, 2, 3, 4, 4)),  # taps broadcast per channel
+    ({"max_spike": 1, "surrogate": "atan", "kernel_size": 3}, (2, 5, 40)),  # T <= 2: strip by strip over rows
+    ({"max_spike": 4, "kernel_size": 3, "tau": 0.5}, (40, 2, 3)),  # two tiles of steps
+    ({"max_spike": 4, "kernel_size": 3}, (1, 2, 3)),  # one step: the history's two rows
+    ({"max_spike": 4, "kernel_size": 7}, (30, 2, 4)),  # more than 4 taps: the block kernels
     ({"max_spike": 4}, (1, 2, 3)),  # one step
     ({"max_spike": 4}, (2, 2, 3)),  # fewer steps than the conv history
     ({"max_spike": 4}, (9, 64, 3)),  # narrow layer, many batch rows: parameters tiled over rows
@@ -72,7 +77,7 @@ CONFIGS = [
     ({"max_spike": 4}, (6, 3, 3, 10, 10)),  # 100 positions per channel: two whole channels per block
     ({"max_spike": 1}, (4, 2, 2, 20, 15)),  # 300 positions: a channel spans two blocks
     ({"max_spike": 4, "tau": 0.3}, (3, 2, 2, 17, 17)),  # 1/tau not 1, 2, 4 (vector log1p/expm1), split channels
-    ({"max_spike": 4, "tau": 0.3, "kernel_size": 3}, (5, 2, 2, 9, 9)),  # the block kernels, libm's log1p/expm1
+    ({"max_spike": 4, "tau": 0.3, "kernel_size": 5}, (5, 2, 2, 9, 9)),  # the block kernels, libm's log1p/expm1
     ({"max_spike": 4}, (3, 3, 4, 4, 4)),  # 16 positions per channel: whole strips, taps broadcast per channel
     # T <= 2: the backward runs strip by strip over batch rows (prefetching across rows and strips)
     ({"max_spike": 4}, (2, 20, 2, 9, 9)),  # partial last strip, more rows than the prefetch distance

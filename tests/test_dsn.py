@@ -15,6 +15,8 @@ VARIANTS = [
     {"enhanced": True, "mixing": "low_rank", "rank": 2},
     {"max_spike": 1},
     {"max_spike": 2, "kernel_size": 1},
+    {"max_spike": 1, "kernel_size": 3},
+    {"kernel_size": 2, "tau": 0.3},
     {"kernel_size": 7, "tau": 0.5, "v_threshold": 0.7},
 ]
 

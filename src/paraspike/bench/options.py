@@ -1,7 +1,7 @@
 """What the DSN's options cost: one layer, forward + backward, with each option set against the paper's.
 
-The fused CPU kernel has register-blocked paths for the paper's configuration (``k = 4`` taps) and a
-general path for other ``k``; the decay's power ``1/tau`` is specialised for 1, 2 and 4 and computed
+The fused CPU kernel has register-blocked paths for ``k <= 4`` taps (the paper's 4; fewer run with zero
+taps in front) and a general path for ``k > 4``; the decay's power ``1/tau`` is specialised for 1, 2 and 4 and computed
 with vector ``log1p``/``expm1`` otherwise. This times, interleaved (each round runs every option set
 once), the DSN with each option set on the same input and reports each time relative to the default.
 

@@ -119,8 +119,8 @@ def _options_section(result: dict | None) -> list[str]:
         f"`{result['command']}`, run {result['date']}, {result['threads']} threads "
         f"([json](../results/bench_options_cpu.json)): one DSN layer `{result['shape']}`, forward + backward, "
         f"each option set timed interleaved with the others, medians of {result['rounds']} rounds. Every set runs "
-        "the fused kernel; `k = 4` has the register-blocked path, other `k` the general one, and a `1/tau` other "
-        "than 1, 2 or 4 computes the decay with vector `log1p`/`expm1`.",
+        "the fused kernel; `k <= 4` has the register-blocked path (fewer taps padded with zeros), `k > 4` the "
+        "general one, and a `1/tau` other than 1, 2 or 4 computes the decay with vector `log1p`/`expm1`.",
         "",
         "| options | time | relative to the default |",
         "|---|---:|---:|",

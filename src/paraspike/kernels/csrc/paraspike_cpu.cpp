@@ -87,14 +87,21 @@ Tile tile_parameters(const Tensor& weight, const Tensor& bias, int64_t S, at::Sc
           bc.unsqueeze(-1).expand({C, S}).reshape({C * S}).contiguous(), wc, bc};
 }
 
+// The conv weight [C, k] with zeros in front up to `taps` columns: a k-tap causal conv is a `taps`-tap
+// one whose first taps are zero (the strip kernels' inputs before the history are zeros too).
+Tensor pad_taps(const Tensor& weight, int64_t taps) {
+  const int64_t k = weight.size(1);
+  return k < taps ? at::constant_pad_nd(weight, {taps - k, 0}) : weight;
+}
+
 int power_of(double tau) {
   const double n = std::round(1.0 / tau);
   return (std::abs(1.0 / tau - n) < 1e-12 && (n == 1 || n == 2 || n == 4)) ? static_cast<int>(n) : 0;
 }
 
 template <typename T>
-DsnArgs<T> make_args(const Tensor& x, const Tensor& hist, const Tensor& h0, const Tile& tile, const Layout& L,
-                     double tau, double vth, int64_t max_spike, double surrogate_alpha) {
+DsnArgs<T> make_args(const Tensor& x, const Tensor& hist, const Tensor& h0, const Tile& tile, int64_t K,
+                     const Layout& L, double tau, double vth, int64_t max_spike, double surrogate_alpha) {
   DsnArgs<T> a;
   a.x = x.data_ptr<T>();
   a.hist = pointer_or_null<T>(hist);
@@ -113,7 +120,7 @@ DsnArgs<T> make_args(const Tensor& x, const Tensor& hist, const Tensor& h0, cons
   a.T_ = L.T;
   a.M = L.M;
   a.P = L.P;
-  a.K = tile.w.size(0);
+  a.K = K;
   a.inv_tau = static_cast<T>(1.0 / tau);
   a.power = power_of(tau);
   a.min_sigmoid = a.power > 0 ? static_cast<T>(std::exp(Limits<T>::kMinLog / a.power)) : T(0);
@@ -196,19 +203,20 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
   const auto x = stream_input(x_in, dtype);
   const auto hist = optional_input(hist_in, dtype);
   const auto h0 = optional_input(h0_in, dtype);
-  const Tile tile = tile_parameters(weight, bias, L.S, dtype);
+  const int64_t K = weight.size(1);
+  const bool strips = K <= kStripTaps;  // the register-blocked kernels (strip_kernels.h), any tau
+  const Tile tile = tile_parameters(strips ? pad_taps(weight, kStripTaps) : weight, bias, L.S, dtype);
   auto spikes = empty_stream(x.sizes(), x.options());
   auto h = store_h ? empty_stream(x.sizes(), x.options()) : at::empty({0}, x.options());
   auto h_last = empty_stream(x.sizes().slice(1), x.options());
   const Grouping G(L);
   if (L.M > 0) {
     AT_DISPATCH_FLOATING_TYPES(dtype, "paraspike::dsn_cpu", [&] {
-      const auto a = make_args<scalar_t>(x, hist, h0, tile, L, tau, vth, max_spike, surrogate_alpha);
+      const auto a = make_args<scalar_t>(x, hist, h0, tile, K, L, tau, vth, max_spike, surrogate_alpha);
       scalar_t* s_ptr = spikes.data_ptr<scalar_t>();
       scalar_t* h_ptr = store_h ? h.data_ptr<scalar_t>() : nullptr;
       scalar_t* last_ptr = h_last.data_ptr<scalar_t>();
       const int64_t per_item = G.elements_per_item(L);
-      const bool strips = a.K == 4;  // the register-blocked kernels (strip_kernels.h), any tau
       const bool streaming = bypasses_caches(L.M * L.T * static_cast<int64_t>(sizeof(scalar_t)));
       with_power(a.power, [&](auto power_tag) {
         constexpr int kPower = decltype(power_tag)::value;
@@ -218,7 +226,7 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
             const auto [b0, b1, k0, k1] = G.bounds(L, item);
             if (strips) {  // one call per block over the item's batch rows (per-call setup paid once)
               for (int64_t blk = k0; blk < k1; ++blk) {
-                forward_strips<scalar_t, 4, kPower, kBinary>(a, L.block_start[blk], L.width(blk), b0, b1, s_ptr,
+                forward_strips<scalar_t, kStripTaps, kPower, kBinary>(a, L.block_start[blk], L.width(blk), b0, b1, s_ptr,
                                                              h_ptr, last_ptr, streaming);
               }
               return;
@@ -257,8 +265,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
   const auto grad_s = optional_input(grad_s_in, dtype);
   const auto grad_h = optional_input(grad_h_in, dtype);
   const auto grad_last = optional_input(grad_last_in, dtype);
-  const Tile tile = tile_parameters(weight, bias, L.S, dtype);
   const int64_t K = weight.size(1);
+  const bool strips = K <= kStripTaps;  // the register-blocked kernels (strip_kernels.h), any tau
+  const int64_t taps = strips ? kStripTaps : K;  // taps the kernels run (zeros in front of a shorter conv)
+  const Tile tile = tile_parameters(strips ? pad_taps(weight, kStripTaps) : weight, bias, L.S, dtype);
   auto dx = need_dx ? empty_stream(x.sizes(), x.options()) : at::empty({0}, x.options());
   const bool dhist_wanted = need_dhistory && hist.defined();
   const bool dh0_wanted = need_dh0 && h0.defined();
@@ -274,11 +284,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
   const int64_t chunks = G.chunks;
   const int64_t per_channel = L.S <= kBlock ? 1 : (L.S + kBlock - 1) / kBlock;  // segments per channel
   const int64_t segments = L.C * per_channel;
-  auto partial = at::empty({chunks, K + 1, segments}, x.options());
+  auto partial = at::empty({chunks, taps + 1, segments}, x.options());
   if (L.M > 0) {
     AT_DISPATCH_FLOATING_TYPES(dtype, "paraspike::dsn_cpu_backward", [&] {
       using T = scalar_t;
-      const auto a = make_args<T>(x, hist, h0, tile, L, tau, vth, max_spike, surrogate_alpha);
+      const auto a = make_args<T>(x, hist, h0, tile, K, L, tau, vth, max_spike, surrogate_alpha);
       BackwardArgs<T> g;
       g.grad_s = pointer_or_null<T>(grad_s);
       g.grad_h = pointer_or_null<T>(grad_h);
@@ -289,7 +299,6 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
       g.dh0 = dh0_wanted ? dh0.data_ptr<T>() : nullptr;
       T* part = partial.data_ptr<T>();
       const int64_t per_item = G.elements_per_item(L);
-      const bool strips = a.K == 4;  // the register-blocked kernels (strip_kernels.h), any tau
       const bool streaming = bypasses_caches(L.M * L.T * static_cast<int64_t>(sizeof(T)));
       auto run = [&](auto slope, auto slope_id) {
         using Slope = decltype(slope);
@@ -300,13 +309,13 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
             const int64_t chunk = item / G.ranges;
             const auto bounds = G.bounds(L, item);  // not a structured binding: the lambda below captures k0
             const int64_t b0 = bounds[0], b1 = bounds[1], k0 = bounds[2], k1 = bounds[3];
-            // lane sums of the item's blocks: [block][K][kBlock] and [block][kBlock]
-            std::vector<T> dw(G.per_range * K * kBlock, T(0)), db(G.per_range * kBlock, T(0));
+            // lane sums of the item's blocks: [block][taps][kBlock] and [block][kBlock]
+            std::vector<T> dw(G.per_range * taps * kBlock, T(0)), db(G.per_range * kBlock, T(0));
             bool done = false;
             if (strips) {  // one call per block over the item's batch rows (per-call setup paid once)
               for (int64_t blk = k0; blk < k1; ++blk) {
-                backward_strips<T, 4, kPower, kSlope>(a, g, L.block_start[blk], L.width(blk), b0, b1,
-                                                      dw.data() + (blk - k0) * K * kBlock,
+                backward_strips<T, kStripTaps, kPower, kSlope>(a, g, L.block_start[blk], L.width(blk), b0, b1,
+                                                               dw.data() + (blk - k0) * taps * kBlock,
                                                       db.data() + (blk - k0) * kBlock, streaming);
               }
               done = true;
@@ -322,9 +331,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
             for (int64_t blk = k0; blk < k1; ++blk) {
               const int64_t r0 = L.block_start[blk], nb = L.width(blk);
               const int64_t run = std::min(L.S, nb);  // lanes per segment in this block
-              for (int64_t j = 0; j <= K; ++j) {
-                const T* lanes = j < K ? dw.data() + ((blk - k0) * K + j) * kBlock : db.data() + (blk - k0) * kBlock;
-                T* out = part + (chunk * (K + 1) + j) * segments;
+              for (int64_t j = 0; j <= taps; ++j) {
+                const T* lanes =
+                    j < taps ? dw.data() + ((blk - k0) * taps + j) * kBlock : db.data() + (blk - k0) * kBlock;
+                T* out = part + (chunk * (taps + 1) + j) * segments;
                 if (run == 1) {  // one lane per channel (S = 1): the lanes are the segments r0..r0+nb
                   std::copy(lanes, lanes + nb, out + r0);
                   continue;
@@ -349,17 +359,17 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
         TORCH_CHECK(surrogate == kRect, "paraspike::dsn_cpu_backward: unknown surrogate id ", surrogate);
         run(RectSlope<T>{}, std::integral_constant<Id, kRect>{});
       }
-      // Sum the chunks' partial rows (contiguous [K + 1][segments] rows: vectorised), then channel c's
-      // segments [c per_channel, (c + 1) per_channel).
+      // Sum the chunks' partial rows (contiguous [taps + 1][segments] rows: vectorised), then channel
+      // c's segments [c per_channel, (c + 1) per_channel); the zero taps in front have no gradient.
       T* dw_out = dweight.data_ptr<T>();
       T* db_out = dbias.data_ptr<T>();
-      const int64_t row_size = (K + 1) * segments;
+      const int64_t row_size = (taps + 1) * segments, pad = taps - K;
       for (int64_t chunk = 1; chunk < chunks; ++chunk) row_add(part, part + chunk * row_size, row_size);
-      for (int64_t j = 0; j <= K; ++j) {
+      for (int64_t j = pad; j <= taps; ++j) {
         const T* row = part + j * segments;
         for (int64_t c = 0; c < L.C; ++c) {
           const T sum = per_channel == 1 ? row[c] : lane_sum(row + c * per_channel, per_channel);
-          (j < K ? dw_out[c * K + j] : db_out[c]) = sum;
+          (j < taps ? dw_out[c * K + j - pad] : db_out[c]) = sum;
         }
       }
     });

@@ -1,5 +1,6 @@
 // Register-blocked DSN kernels: the same math as dsn_kernels.h, for a compile-time number of conv
-// taps K and 1/tau = kPower in {1, 2, 4} (the paper's K = 4, tau = 1/4), or kPower = 0: any other tau,
+// taps K (kStripTaps = 4, the paper's; a layer with k < 4 taps runs with 4 - k zero taps in front, at
+// the same speed) and 1/tau = kPower in {1, 2, 4} (the paper's tau = 1/4), or kPower = 0: any other tau,
 // through vector log1p and expm1 (simd.h; the block kernels call libm's, element by element: at
 // [4, 16, 128, 16, 16], two threads, tau = 0.3 took 79 ms forward + backward against 2.7 ms at 0.25).
 //
@@ -21,6 +22,7 @@
 
 namespace paraspike {
 
+constexpr int kStripTaps = 4;  // conv taps of the register-blocked kernels; layers with fewer run with zeros in front
 constexpr int64_t kTile = 32;  // steps per tile
 constexpr int64_t kStripMajorSteps = 2;  // backward up to this T: strip by strip over batch rows
 
@@ -85,12 +87,13 @@ inline simd::Vec<T> strip_slope(simd::Vec<T> hv, T vth, T max_spike, T sur_alpha
   }
 }
 
-// Row t (t >= -(K-1)) of the input for a strip at neuron `off`, n lanes (zeros before the start
-// without history).
+// Row t (t >= -(kStripTaps-1)) of the input for a strip at neuron `off`, n lanes: zeros before the
+// history (a layer with fewer taps than the kernel has a.K - 1 history rows; its leading taps are
+// zero) and before the start without history.
 template <typename T>
 inline simd::Vec<T> input_row(const DsnArgs<T>& a, int64_t t, int64_t off, int n) {
   if (t >= 0) return simd::load(a.x + t * a.M + off, n);
-  if (a.hist != nullptr) return simd::load(a.hist + (t + a.K - 1) * a.M + off, n);
+  if (a.hist != nullptr && t >= 1 - a.K) return simd::load(a.hist + (t + a.K - 1) * a.M + off, n);
   return simd::Vec<T>{};
 }
 
@@ -319,11 +322,12 @@ struct BackwardStrip {
   // logits at times 0..p with tap p - time; st.later[m] holds dz_m, zeros past the end).
   inline void finish(const StripParams<T, K>& p, int64_t off, int n, const BackwardState<T, K>& st) const {
     if (g.dh0 != nullptr) simd::store(g.dh0 + off, st.alpha_next * st.d_next, n);
-    if (g.dhist != nullptr) {
-      for (int row = 0; row < K - 1; ++row) {
+    if (g.dhist != nullptr) {  // rows before the layer's a.K - 1 history rows belong to zero taps
+      const int pad = K - static_cast<int>(a.K);
+      for (int row = pad; row < K - 1; ++row) {
         V sum{};
         for (int time = 0; time <= row; ++time) sum = p.w[row - time] * st.later[time] + sum;
-        simd::store(g.dhist + row * a.M + off, sum, n);
+        simd::store(g.dhist + (row - pad) * a.M + off, sum, n);
       }
     }
   }
