@@ -251,6 +251,20 @@ def test_fused_dsn_float32_matches_naive(tau):
 
 
 @needs_kernel
+@pytest.mark.parametrize("tau", [0.25, 0.5, 1.0, 0.3])  # each specialised power, and the general path
+def test_fused_float32_potentials_are_within_float32_rounding_of_the_float64_reference(tau):
+    # the kernel's own exp, reciprocal and powers: H over 300 steps within a few float32 ulps of |H| ~ 3
+    torch.manual_seed(2)
+    reference = DSN(16, backend="naive", store_h_seq=True, tau=tau).double()
+    fused = DSN(16, backend="cpu", store_h_seq=True, tau=tau)
+    fused.load_state_dict({name: value.float() for name, value in reference.state_dict().items()})
+    x = torch.randn(300, 4, 16) * 3
+    reference(x.double())
+    fused(x)
+    torch.testing.assert_close(fused.h_seq.double(), reference.h_seq, rtol=0, atol=1e-5)
+
+
+@needs_kernel
 @pytest.mark.parametrize("options", [{"max_spike": 4}, {"max_spike": 1, "tau": 0.3}])
 def test_single_steps_run_the_fused_kernel_and_equal_the_naive_serial_update(options):
     torch.manual_seed(4)

@@ -43,13 +43,19 @@ inline void strip_decay(simd::Vec<T> z, T min_sigmoid, T inv_tau, simd::Vec<T>& 
     return;
   }
   const V s = simd::max<T>(simd::select<T>(positive, r, e * r), simd::splat(min_sigmoid));
-  V power = s, geometric = simd::splat(T(1));
-  for (int k = 1; k < kPower; ++k) {
-    geometric += power;
-    power *= s;
+  // alpha = s^n, 1 - alpha = (1 - s)(1 + s + .. + s^(n-1)); n = 4 as s^4 = (s^2)^2 and
+  // 1 + s + s^2 + s^3 = (1 + s)(1 + s^2): two multiplications deep, not three
+  if constexpr (kPower == 1) {
+    alpha = s;
+    one_minus_alpha = one_minus_sig;
+  } else if constexpr (kPower == 2) {
+    alpha = s * s;
+    one_minus_alpha = one_minus_sig * (s + T(1));
+  } else if constexpr (kPower == 4) {
+    const V s2 = s * s;
+    alpha = s2 * s2;
+    one_minus_alpha = one_minus_sig * ((s + T(1)) * (s2 + T(1)));
   }
-  alpha = power;
-  one_minus_alpha = one_minus_sig * geometric;
 }
 
 template <typename T, bool kBinary>
@@ -61,6 +67,11 @@ inline simd::Vec<T> strip_fire(simd::Vec<T> q, T max_spike) {
   } else {
     // clip(floor(q + 1/2), 0, N) = floor(clip(q + 1/2, 0, N)) (floor is monotonic and 0, N are integers)
     spikes = simd::floor_small<T>(simd::min<T>(simd::max<T>(q + T(0.5), simd::splat(T(0))), simd::splat(max_spike)));
+#if defined(__AVX512F__)
+    // simd::max / min keep a NaN in their first operand and vrndscale keeps NaN: no select needed (which
+    // also lets q + 1/2 fuse with the H / V_th product into one FMA)
+    return spikes;
+#endif
   }
   return simd::select<T>(simd::is_nan<T>(q), q, spikes);
 }
@@ -283,17 +294,21 @@ struct BackwardStrip {
       for (int j = 0; j < K; ++j) z = p.w[j] * window[j] + z;
       V alpha, one_minus_alpha, one_minus_sig;
       strip_decay<T, kPower>(z, a.min_sigmoid, inv_tau, alpha, one_minus_alpha, one_minus_sig);
-      V d = an * dn;
+      V local{};  // this step's own share of d_t, then the carried alpha_{t+1} d_{t+1} in one FMA
       if (g.grad_s != nullptr) {
-        d = simd::load(g.grad_s + t * a.M + off, n) * strip_slope<T, kSlope>(h_t, vth, max_spike, sur_alpha) + d;
+        local = simd::load(g.grad_s + t * a.M + off, n) * strip_slope<T, kSlope>(h_t, vth, max_spike, sur_alpha);
       }
-      if (g.grad_h != nullptr) d += simd::load(g.grad_h + t * a.M + off, n);
-      const V dz = d * (h_prev - window[K - 1]) * alpha * one_minus_sig * inv_tau;
+      if (g.grad_h != nullptr) local += simd::load(g.grad_h + t * a.M + off, n);
+      const V d = an * dn + local;
+      // Grouped so that each step's chains stay short (the kernel is bound by how many steps the CPU
+      // overlaps): d's factor alpha (1 - sigmoid) / tau and the later dz's share of dx do not wait for d.
+      const V dz = (d * (h_prev - window[K - 1])) * (alpha * one_minus_sig * inv_tau);
       db_sum += dz;
       for (int j = 0; j < K; ++j) dw_sum[j] = dz * window[j] + dw_sum[j];
       if (g.dx != nullptr) {  // dx_t = d_t (1 - alpha_t) + sum_m w_{K-1-m} dz_{t+m}
-        V dxv = d * one_minus_alpha + p.w[K - 1] * dz;
-        for (int m = 1; m < K; ++m) dxv = p.w[K - 1 - m] * future[m - 1] + dxv;
+        V later_share{};
+        for (int m = K - 1; m >= 1; --m) later_share = p.w[K - 1 - m] * future[m - 1] + later_share;
+        const V dxv = p.w[K - 1] * dz + (d * one_minus_alpha + later_share);
         put(g.dx + t * a.M + off, dxv, n, streaming);
       }
       for (int m = K - 2; m > 0; --m) future[m] = future[m - 1];
