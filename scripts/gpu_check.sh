@@ -10,8 +10,10 @@
 # 2. runs the whole test suite with CUDA present: every Triton kernel against the naive reference,
 #    compiled (not interpreted), the DSN module on CUDA in both step modes, streamed, in bfloat16,
 #    and torch.compile with inductor (tests/test_triton_kernels.py, tests/test_gpu.py);
-# 3. runs `paraspike bench speed --device cuda`, the long-sequence suite and the layer suite, and the
-#    whole-network benchmark `python -m paraspike.bench.networks --device cuda`.
+# 3. runs `paraspike bench speed --device cuda`, the long-sequence suite and the layer suite (SpikingJelly's
+#    LIFNode on its Triton kernels; the layer suite once more on its compiled CUDA extension, the
+#    successor of its CuPy backend, into OUT_DIR/sj_lif_cuda_extension), and the whole-network benchmark
+#    `python -m paraspike.bench.networks --device cuda`.
 #
 # OUT_DIR receives environment.txt, gpu_check.log (tests and benchmark printouts),
 # bench_speed_cuda.{json,md,png}, bench_layers_cuda.{json,md,png} and bench_networks_cuda.{json,md}.
@@ -69,8 +71,11 @@ say "tests exit status $status"
 
 say "paraspike bench speed --device cuda (long sequences)"
 $python -m paraspike bench speed --device cuda --out "$out" 2>&1 | tee -a "$logfile"
-say "paraspike bench speed --device cuda --suite layers"
+say "paraspike bench speed --device cuda --suite layers (SpikingJelly's LIF: its Triton kernels)"
 $python -m paraspike bench speed --device cuda --suite layers --out "$out" 2>&1 | tee -a "$logfile"
+say "the layer suite again with SpikingJelly's LIF on its compiled CUDA extension (SJ_LIF_CUDA_IMPLEMENTATION=cuda)"
+SJ_LIF_CUDA_IMPLEMENTATION=cuda $python -m paraspike bench speed --device cuda --suite layers \
+    --out "$out/sj_lif_cuda_extension" 2>&1 | tee -a "$logfile"
 say "python -m paraspike.bench.networks --device cuda (a spiking VGG's training step per neuron)"
 $python -m paraspike.bench.networks --device cuda --out "$out" 2>&1 | tee -a "$logfile"
 say "done: results in $out"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -244,6 +246,29 @@ def test_bench_contention_times_quiet_and_busy_runs_in_fresh_processes(tmp_path)
         and row["slowdown"] == pytest.approx(row["busy_ms"] / row["quiet_ms"])
     )
     assert "| T2048 | chunked | (defaults) | 1 |" in (tmp_path / "contention_smoke.md").read_text()
+
+
+def test_spikingjelly_lif_runs_its_triton_kernels_on_cuda_unless_the_user_chose(monkeypatch):
+    # SpikingJelly 2.0.0 reads SJ_LIF_CUDA_IMPLEMENTATION when imported (auto: its CUDA extension first)
+    from paraspike.bench.common import SJ_LIF_VARIABLE, spikingjelly_lif_implementation
+    from paraspike.bench.layers import layer_models
+
+    cuda = torch.device("cuda")  # a device object only: nothing runs on it
+    assert spikingjelly_lif_implementation(torch.device("cpu")) == "torch"
+    have_spikingjelly = importlib.util.find_spec("spikingjelly") is not None
+    if have_spikingjelly:  # imported before the variable changes, as the rest of the session sees it
+        importlib.import_module("spikingjelly.activation_based.neuron")
+    monkeypatch.setenv(SJ_LIF_VARIABLE, "cuda")  # the user's choice stands
+    assert spikingjelly_lif_implementation(cuda) == f"{SJ_LIF_VARIABLE}=cuda"
+    if have_spikingjelly:
+        models, notes = layer_models(cuda)  # recipes: builds nothing
+        lif = next(model for model in models if model.name == "SJ LIFNode (m)")
+        assert lif.note == f"{SJ_LIF_VARIABLE}=cuda"
+        assert any(f"{SJ_LIF_VARIABLE}=cuda" in note and "CuPy" in note for note in notes)
+    monkeypatch.delenv(SJ_LIF_VARIABLE)
+    monkeypatch.delitem(sys.modules, "spikingjelly", raising=False)  # as if not imported yet
+    assert spikingjelly_lif_implementation(cuda) == f"{SJ_LIF_VARIABLE}=triton"
+    assert os.environ[SJ_LIF_VARIABLE] == "triton"
 
 
 def test_gpu_check_script_reports_the_environment_and_refuses_without_cuda(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import platform
 import statistics
 import sys
@@ -14,7 +15,35 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["median_time", "machine_info", "write_json", "sync", "program_record", "save_record", "threads_set_to"]
+__all__ = [
+    "median_time",
+    "machine_info",
+    "write_json",
+    "sync",
+    "program_record",
+    "save_record",
+    "threads_set_to",
+    "spikingjelly_lif_implementation",
+]
+
+SJ_LIF_VARIABLE = "SJ_LIF_CUDA_IMPLEMENTATION"
+
+
+def spikingjelly_lif_implementation(device: torch.device) -> str:
+    """Which of SpikingJelly 2.0.0's LIF implementations its ``LIFNode`` runs on ``device``, asking for its
+    Triton one on CUDA.
+
+    SpikingJelly 2.0.0 has no ``backend=`` argument: its LIF kernels (``torch`` on the CPU; on CUDA
+    ``cuda``, its compiled extension, which replaced the CuPy backend, or ``triton``) are chosen from
+    ``SJ_LIF_CUDA_IMPLEMENTATION`` when it is imported, ``auto`` trying ``cuda`` first. On CUDA, before
+    SpikingJelly is imported, this sets the variable to ``triton`` unless the user set it (run again with
+    ``SJ_LIF_CUDA_IMPLEMENTATION=cuda`` for the other one). Returns a label for the results.
+    """
+    if device.type != "cuda":
+        return "torch"
+    if "spikingjelly" not in sys.modules:
+        os.environ.setdefault(SJ_LIF_VARIABLE, "triton")
+    return f"{SJ_LIF_VARIABLE}={os.environ.get(SJ_LIF_VARIABLE, 'auto')}"
 
 
 def sync(device: torch.device) -> None:

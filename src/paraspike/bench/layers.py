@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from paraspike.bench.common import machine_info
+from paraspike.bench.common import machine_info, spikingjelly_lif_implementation
 from paraspike.bench.timing import copy_bandwidth, time_layers_interleaved
 from paraspike.neurons import DSN, LIF, PLIF, PSN, SlidingPSN
 
@@ -80,6 +80,7 @@ def layer_models(device: torch.device) -> tuple[list[LayerModel], list[str]]:
         LayerModel("SlidingPSN k=4 [ours]", "paraspike baseline", lambda s, d: SlidingPSN(4).to(d), "4-tap filter"),
     ]
     notes: list[str] = []
+    lif_implementation = spikingjelly_lif_implementation(device)  # on CUDA: its Triton LIF, before the import
     try:
         from spikingjelly.activation_based import neuron as sj
     except Exception as error:  # not installed, or its optional imports fail
@@ -87,18 +88,18 @@ def layer_models(device: torch.device) -> tuple[list[LayerModel], list[str]]:
         return models, notes
     family = "spikingjelly 2.0.0"
     models += [
-        LayerModel("SJ LIFNode (m)", family, lambda s, d: sj.LIFNode(step_mode="m").to(d), "torch backend"),
-        LayerModel("SJ ParametricLIFNode (m)", family, lambda s, d: sj.ParametricLIFNode(step_mode="m").to(d), ""),
+        LayerModel("SJ LIFNode (m)", family, lambda s, d: sj.LIFNode(step_mode="m").to(d), lif_implementation),
+        LayerModel(
+            "SJ ParametricLIFNode (m)", family, lambda s, d: sj.ParametricLIFNode(step_mode="m").to(d), "torch ops"
+        ),
         LayerModel("SJ PSN", family, lambda s, d: sj.PSN(s[0]).to(d), "T x T weight (gemm)"),
     ]
     if device.type == "cuda":
-        try:
-            sj.LIFNode(step_mode="m", backend="cupy")
-            models.append(
-                LayerModel("SJ LIFNode (m, cupy)", family, lambda s, d: sj.LIFNode(step_mode="m", backend="cupy").to(d))
-            )
-        except Exception as error:
-            notes.append(f"SpikingJelly's CuPy LIF backend unavailable: {error}")
+        notes.append(
+            f"SpikingJelly's LIFNode ran {lif_implementation} (2.0.0 chooses its LIF kernels when imported; its "
+            "compiled CUDA extension replaced the CuPy backend): rerun with SJ_LIF_CUDA_IMPLEMENTATION=cuda or "
+            "=triton for the other"
+        )
     return models, notes
 
 

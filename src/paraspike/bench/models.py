@@ -7,14 +7,13 @@ SpikingJelly 2.0.0 entries are skipped (with the reason) when it is not installe
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from paraspike.bench.common import spikingjelly_lif_implementation
 from paraspike.neurons import DSN, LIF, PSN, MaskedPSN, SlidingPSN
 from paraspike.ops import available_scan_backends
 
@@ -78,13 +77,7 @@ def _own_baselines() -> list[BenchModel]:
 
 
 def _spikingjelly_models(device: torch.device) -> tuple[list[BenchModel], str | None]:
-    lif_note = "multi-step"
-    if device.type == "cuda" and "spikingjelly" not in sys.modules:
-        # SpikingJelly 2.0.0 picks its LIF implementation from this variable when it is imported
-        # (auto = its compiled CUDA extension first); the issue asks for its Triton LIF.
-        os.environ.setdefault("SJ_LIF_CUDA_IMPLEMENTATION", "triton")
-    if device.type == "cuda":
-        lif_note = f"multi-step, SJ_LIF_CUDA_IMPLEMENTATION={os.environ.get('SJ_LIF_CUDA_IMPLEMENTATION', 'auto')}"
+    lif_note = f"multi-step, {spikingjelly_lif_implementation(device)}"  # on CUDA: its Triton LIF
     try:
         from spikingjelly.activation_based import neuron as sj
     except Exception as error:  # not installed, or its optional imports fail

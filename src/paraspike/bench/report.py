@@ -309,8 +309,10 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         "whole test suite with CUDA present (every Triton kernel against the naive reference compiled, not "
         "interpreted; the DSN module on CUDA in both step modes, streamed, in bfloat16; `torch.compile` with "
         "inductor), then `paraspike bench speed --device cuda` (both suites) and `python -m paraspike.bench.networks "
-        "--device cuda`, writing logs, JSON and tables to "
-        "OUT_DIR. The peers it compares with (SpikingJelly, loguru, fla-core) and ninja come as wheels: "
+        "--device cuda`, writing logs, JSON and tables to OUT_DIR. SpikingJelly 2.0.0 has no `backend=` argument: "
+        "its `LIFNode` runs the CUDA kernels named by `SJ_LIF_CUDA_IMPLEMENTATION` when it is imported, so the "
+        "benchmarks set it to `triton` (unless set) and the check runs the layer suite a second time with `cuda`, "
+        "its compiled extension that replaced the CuPy backend. The peers it compares with (SpikingJelly, loguru, fla-core) and ninja come as wheels: "
         "`bash scripts/fetch_gpu_wheels.sh` downloads them where PyPI is reachable. Not run yet: no GPU has "
         "been lent to the project.",
         "",
