@@ -352,6 +352,30 @@ def test_options_benchmark_times_every_option_set_against_the_default(tmp_path, 
         options.main(["--shape", "3,2"])
 
 
+def test_strip_cycles_benchmark_times_the_kernel_loops_alone(tmp_path, capsys):
+    from paraspike.bench.strip_cycles import main as strip_cycles_main
+    from paraspike.kernels.cpu import cpu_kernel_unavailable_reason
+
+    if cpu_kernel_unavailable_reason(torch.device("cpu")) is not None:
+        pytest.skip("the CPU kernels are not built here")
+    assert strip_cycles_main(["--steps", "1", "3", "--channels", "2", "--rounds", "1", "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "bench_strip_cycles_cpu.json").read_text())
+    assert record["command"].startswith("python -m paraspike.bench.strip_cycles") and record["neurons"] == 512
+    assert [row["steps"] for row in record["rows"]] == [1, 3]
+    for row in record["rows"]:
+        for case in ("staggered", "aliased"):
+            timing = row[case]
+            assert timing["forward_ns_per_neuron_step"] > 0 and timing["backward_ns_per_neuron_step"] > 0
+            if timing["clock_ghz"] > 0:  # x86-64: cycles = ns x GHz per 16-lane vector-step
+                expected = timing["forward_ns_per_neuron_step"] * 16 * timing["clock_ghz"]
+                assert timing["forward_cycles_per_vector_step"] == pytest.approx(expected)
+    assert "cycles" in capsys.readouterr().out
+    with pytest.raises(RuntimeError, match="offsets are multiples of 64 bytes"):
+        torch.ops.paraspike.strip_timing(1, 1, 1, 32, 0)
+    with pytest.raises(SystemExit):
+        strip_cycles_main(["--steps", "0"])
+
+
 def test_single_step_benchmark_times_every_neuron_per_step(tmp_path, capsys):
     from paraspike.bench import single_step
 

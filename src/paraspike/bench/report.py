@@ -130,6 +130,38 @@ def _options_section(result: dict | None) -> list[str]:
     return [*lines, ""]
 
 
+def _strip_cycles_section(result: dict | None) -> list[str]:
+    """The kernel's register-blocked loops alone (``python -m paraspike.bench.strip_cycles``)."""
+    if not result:
+        return []
+    rows = result["rows"]
+    clock = rows[0]["staggered"]["clock_ghz"]
+    lines = [
+        "## The kernel's arithmetic alone",
+        "",
+        f"`{result['command']}`, run {result['date']}, one thread ([json](../results/bench_strip_cycles_cpu.json)): "
+        f"the register-blocked loops of the fused CPU kernel on a `[T, 1, {result['channels']}, 16, 16]` layer "
+        f"({result['neurons']} neurons, streams in L1/L2), with no dispatcher, autograd or thread pool around them; "
+        f"best of {result['rounds']} rounds; clock {clock:.2f} GHz from a chain of dependent adds. A vector-step is "
+        f"one step of {result['lanes']} neurons. What bounds these loops is how many steps the CPU overlaps, not "
+        'its FP units (see [kernels.md](kernels.md), "Short dependency chains"). Last columns: the input at the '
+        "outputs' offset within their 4 KiB pages (4 KiB aliasing).",
+        "",
+        "| T | forward ns / neuron-step | cycles / vector-step | backward ns / neuron-step | cycles / vector-step "
+        "| aliased: forward, backward cycles |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        good, aliased = row["staggered"], row["aliased"]
+        lines.append(
+            f"| {row['steps']} | {good['forward_ns_per_neuron_step']:.3f} "
+            f"| {good['forward_cycles_per_vector_step']:.1f} "
+            f"| {good['backward_ns_per_neuron_step']:.3f} | {good['backward_cycles_per_vector_step']:.1f} "
+            f"| {aliased['forward_cycles_per_vector_step']:.1f}, {aliased['backward_cycles_per_vector_step']:.1f} |"
+        )
+    return [*lines, ""]
+
+
 def _single_step_section(result: dict | None) -> list[str]:
     """Serial inference, one step per call (``python -m paraspike.bench.single_step``)."""
     if not result:
@@ -268,6 +300,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         lines += [*[f"- {t['target']}: {t['verdict']}" for t in result["targets"]], ""]
     lines += _networks_section(networks)
     lines += _options_section(option_sets)
+    lines += _strip_cycles_section(_load(results / "bench_strip_cycles_cpu.json"))
     lines += _single_step_section(single)
     lines += [
         "## A shared machine: another process busy on one core",
@@ -312,7 +345,8 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         "--device cuda`, writing logs, JSON and tables to OUT_DIR. SpikingJelly 2.0.0 has no `backend=` argument: "
         "its `LIFNode` runs the CUDA kernels named by `SJ_LIF_CUDA_IMPLEMENTATION` when it is imported, so the "
         "benchmarks set it to `triton` (unless set) and the check runs the layer suite a second time with `cuda`, "
-        "its compiled extension that replaced the CuPy backend. The peers it compares with (SpikingJelly, loguru, fla-core) and ninja come as wheels: "
+        "its compiled extension that replaced the CuPy backend. The peers it compares with (SpikingJelly, loguru, "
+        "fla-core) and ninja come as wheels: "
         "`bash scripts/fetch_gpu_wheels.sh` downloads them where PyPI is reachable. Not run yet: no GPU has "
         "been lent to the project.",
         "",
