@@ -184,6 +184,24 @@ inline Vec<T> reciprocal_1_2(Vec<T> d) {
   return T(1) / d;
 }
 
+// c[0] + c[1] x + ... + c[N-1] x^(N-1) in Estrin's form: pairs c[2i] + c[2i+1] x, then pairs of those
+// with x^2, x^4, ...: about log2(N) FMAs deep where Horner's rule is N - 1. The strip kernels are
+// bound by how deep each step's chain of dependent operations is (see strip_kernels.h).
+template <typename T, int N>
+__attribute__((always_inline)) inline Vec<T> polynomial(Vec<T> x, const T (&c)[N]) {
+  static_assert(N >= 1, "polynomial: at least one coefficient");
+  Vec<T> level[(N + 1) / 2];
+  for (int i = 0; i < N / 2; ++i) level[i] = x * c[2 * i + 1] + c[2 * i];
+  if (N % 2 == 1) level[N / 2] = splat(c[N - 1]);
+  Vec<T> power = x * x;
+  for (int count = (N + 1) / 2; count > 1; count = (count + 1) / 2) {
+    for (int i = 0; i < count / 2; ++i) level[i] = level[2 * i + 1] * power + level[2 * i];
+    if (count % 2 == 1) level[count / 2] = level[count - 1];
+    power = power * power;
+  }
+  return level[0];
+}
+
 // exp(y) for y in [-87, 0] (float) / [-700, 0] (double), as exp_float in common.h: Cody-Waite
 // reduction, a minimax (float) or degree-13 Taylor (double, error below 1e-16) polynomial, and 2^n
 // from the integer rounded into the low mantissa bits of y log2(e) + 1.5 * 2^mantissa.
@@ -196,10 +214,9 @@ inline Vec<float> exp_nonpositive(Vec<float> y) {
   const V n = t - kMagic;
   V r = n * -0.693145751953125f + y;
   r = n * -1.428606765330187045e-06f + r;
-  // The polynomial c0 + c1 r + ... + c5 r^5 in Estrin's form: three independent pairs, then r^2 and
-  // r^4, so its chain is three FMAs deep where Horner's is five. In the DSN's step the exp sits on
-  // each step's longest chain, and the kernels are bound by how many of those chains the CPU keeps in
-  // flight: shorter chains, more steps overlapped.
+  // exp(r) = 1 + r + r^2 (c0 + c1 r + ... + c5 r^5), the polynomial in Estrin's form (three FMAs deep
+  // where Horner's rule is five: the exp sits on each step's longest chain). Written out: through
+  // polynomial() the backward at T = 1-2 took a quarter longer (paraspike.bench.strip_cycles).
   const V r2 = r * r;
   const V p01 = r * 1.6666665459e-1f + 5.0000001201e-1f;
   const V p23 = r * 8.3334519073e-3f + 4.1665795894e-2f;
@@ -234,12 +251,10 @@ template <typename T>
 inline Vec<T> log1p_unit(Vec<T> e) {
   using V = Vec<T>;
   const V s = e / (e + T(2));
-  const V s2 = s * s;
-  constexpr int kTerms = std::is_same_v<T, float> ? 7 : 17;  // 1/3, 1/5, ..., 1/(2 kTerms + 1)
-  V p = splat(T(1) / T(2 * kTerms + 1));
-  for (int k = kTerms - 1; k >= 1; --k) p = p * s2 + T(1) / T(2 * k + 1);
-  p = p * s2 + T(1);
-  return (s + s) * p;
+  constexpr int kTerms = std::is_same_v<T, float> ? 8 : 18;  // 1, 1/3, 1/5, ..., 1/(2 kTerms - 1)
+  T odd_inverse[kTerms];
+  for (int k = 0; k < kTerms; ++k) odd_inverse[k] = T(1) / T(2 * k + 1);
+  return (s + s) * polynomial<T>(s * s, odd_inverse);
 }
 
 // expm1(y) for y in [kMinLog, 0] (1 - alpha = -expm1(log alpha) without cancellation near alpha = 1):
@@ -249,12 +264,10 @@ template <typename T>
 inline Vec<T> expm1_nonpositive(Vec<T> y) {
   using V = Vec<T>;
   constexpr int kDegree = std::is_same_v<T, float> ? 9 : 15;
-  T inverse_factorial[kDegree + 1] = {};
+  T inverse_factorial[kDegree];  // 1 / (k + 1)!: expm1(y) = y (1 + y / 2! + y^2 / 3! + ...)
   inverse_factorial[0] = T(1);
-  for (int k = 1; k <= kDegree; ++k) inverse_factorial[k] = inverse_factorial[k - 1] / T(k);
-  V p = splat(inverse_factorial[kDegree]);
-  for (int k = kDegree - 1; k >= 1; --k) p = p * y + inverse_factorial[k];
-  const V series = p * y;
+  for (int k = 1; k < kDegree; ++k) inverse_factorial[k] = inverse_factorial[k - 1] / T(k + 1);
+  const V series = polynomial<T>(y, inverse_factorial) * y;
   return select<T>(y > T(-0.5), series, exp_nonpositive(y) - T(1));
 }
 
