@@ -358,9 +358,10 @@ def test_strip_cycles_benchmark_times_the_kernel_loops_alone(tmp_path, capsys):
 
     if cpu_kernel_unavailable_reason(torch.device("cpu")) is not None:
         pytest.skip("the CPU kernels are not built here")
-    assert strip_cycles_main(["--steps", "1", "3", "--channels", "2", "--rounds", "1", "--out", str(tmp_path)]) == 0
+    arguments = ["--steps", "1", "3", "--batch", "2", "--channels", "2", "--rounds", "1", "--out", str(tmp_path)]
+    assert strip_cycles_main(arguments) == 0
     record = json.loads((tmp_path / "bench_strip_cycles_cpu.json").read_text())
-    assert record["command"].startswith("python -m paraspike.bench.strip_cycles") and record["neurons"] == 512
+    assert record["command"].startswith("python -m paraspike.bench.strip_cycles") and record["neurons"] == 1024
     assert [row["steps"] for row in record["rows"]] == [1, 3]
     for row in record["rows"]:
         for case in ("staggered", "aliased"):
@@ -371,7 +372,7 @@ def test_strip_cycles_benchmark_times_the_kernel_loops_alone(tmp_path, capsys):
                 assert timing["forward_cycles_per_vector_step"] == pytest.approx(expected)
     assert "cycles" in capsys.readouterr().out
     with pytest.raises(RuntimeError, match="offsets are multiples of 64 bytes"):
-        torch.ops.paraspike.strip_timing(1, 1, 1, 32, 0)
+        torch.ops.paraspike.strip_timing(1, 1, 1, 1, 32, 0)
     with pytest.raises(SystemExit):
         strip_cycles_main(["--steps", "0"])
 

@@ -140,7 +140,8 @@ def _strip_cycles_section(result: dict | None) -> list[str]:
         "## The kernel's arithmetic alone",
         "",
         f"`{result['command']}`, run {result['date']}, one thread ([json](../results/bench_strip_cycles_cpu.json)): "
-        f"the register-blocked loops of the fused CPU kernel on a `[T, 1, {result['channels']}, 16, 16]` layer "
+        "the register-blocked loops of the fused CPU kernel on a "
+        f"`[T, {result.get('batch', 1)}, {result['channels']}, 16, 16]` layer "
         f"({result['neurons']} neurons, streams in L1/L2), with no dispatcher, autograd or thread pool around them; "
         f"best of {result['rounds']} rounds; clock {clock:.2f} GHz from a chain of dependent adds. A vector-step is "
         f"one step of {result['lanes']} neurons. What bounds these loops is how many steps the CPU overlaps, not "

@@ -2,8 +2,9 @@
 
 Calls ``torch.ops.paraspike.strip_timing`` (``kernels/csrc/strip_timing.h``): the paper's DSN (4 taps,
 tau = 1/4, N = 4) forward and backward on one thread, straight on buffers the op allocates, with no
-dispatcher, autograd, thread pool or allocator around it, for a layer ``[T, 1, C, 16, 16]`` small enough
-(``C = 16`` by default: 4096 neurons) that its streams stay in L1/L2. What it measures is the
+dispatcher, autograd, thread pool or allocator around it, for a layer ``[T, B, C, 16, 16]`` small enough
+(``B = 1, C = 16`` by default: 4096 neurons) that its streams stay in L1/L2; ``--batch`` shows what each
+batch row costs on its own at small T. What it measures is the
 arithmetic and how well the CPU overlaps it; the layer suite (``paraspike bench speed --suite layers``)
 measures whole layers from memory. The clock comes from a chain of dependent one-cycle adds.
 
@@ -32,13 +33,13 @@ STAGGERED = (64, 0)  # input and output offsets in their pages, as PyTorch and t
 ALIASED = (0, 0)
 
 
-def time_strips(steps: int, channels: int, rounds: int, offsets: tuple[int, int]) -> dict[str, float]:
+def time_strips(steps: int, batch: int, channels: int, rounds: int, offsets: tuple[int, int]) -> dict[str, float]:
     """Forward and backward nanoseconds per neuron-step and cycles per vector-step of the strip kernels
-    on ``[steps, 1, channels, 16, 16]``, the best of ``rounds`` rounds; and the clock in GHz."""
+    on ``[steps, batch, channels, 16, 16]``, the best of ``rounds`` rounds; and the clock in GHz."""
     from paraspike.kernels.cpu import cpu_kernels
 
     cpu_kernels()
-    forward_ns, backward_ns, ghz = torch.ops.paraspike.strip_timing(steps, channels, rounds, *offsets)
+    forward_ns, backward_ns, ghz = torch.ops.paraspike.strip_timing(steps, batch, channels, rounds, *offsets)
     row = {"clock_ghz": ghz}
     for name, ns in (("forward", forward_ns), ("backward", backward_ns)):
         row[f"{name}_ns_per_neuron_step"] = ns / LANES
@@ -49,18 +50,20 @@ def time_strips(steps: int, channels: int, rounds: int, offsets: tuple[int, int]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m paraspike.bench.strip_cycles", description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 8, 32], help="time steps T per layer")
+    parser.add_argument("--batch", type=int, default=1, help="batch rows (default %(default)s)")
     parser.add_argument("--channels", type=int, default=16, help="channels of 16 x 16 positions (default %(default)s)")
     parser.add_argument("--rounds", type=int, default=7, help="best of this many rounds of ~20 ms")
     parser.add_argument("--out", type=Path, default=None, help="folder for bench_strip_cycles_cpu.json")
     args = parser.parse_args(argv)
-    if min(args.steps) < 1 or args.channels < 1 or args.rounds < 1:
-        parser.error("--steps, --channels and --rounds must be >= 1")
+    if min(args.steps) < 1 or min(args.batch, args.channels, args.rounds) < 1:
+        parser.error("--steps, --batch, --channels and --rounds must be >= 1")
     rows = []
-    print(f"strip kernels alone, one thread, [T, 1, {args.channels}, 16, 16], best of {args.rounds} rounds")
+    shape = f"[T, {args.batch}, {args.channels}, 16, 16]"
+    print(f"strip kernels alone, one thread, {shape}, best of {args.rounds} rounds")
     print("   T  forward ns/step  cycles  backward ns/step  cycles  | input at the outputs' page offset: cycles")
     for steps in args.steps:
-        staggered = time_strips(steps, args.channels, args.rounds, STAGGERED)
-        aliased = time_strips(steps, args.channels, args.rounds, ALIASED)
+        staggered = time_strips(steps, args.batch, args.channels, args.rounds, STAGGERED)
+        aliased = time_strips(steps, args.batch, args.channels, args.rounds, ALIASED)
         rows.append({"steps": steps, "staggered": staggered, "aliased": aliased})
         print(
             f"{steps:4d}  {staggered['forward_ns_per_neuron_step']:15.3f}  "
@@ -76,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             argv,
             torch.device("cpu"),
             threads=1,
+            batch=args.batch,
             channels=args.channels,
-            neurons=args.channels * 256,
+            neurons=args.batch * args.channels * 256,
             rounds=args.rounds,
             lanes=LANES,
             offsets={"staggered": list(STAGGERED), "aliased": list(ALIASED)},

@@ -9,7 +9,7 @@
 //   paraspike::scan_cpu(u [T, *], log_decay [T, *], h0? [*]) -> h [T, *]
 //   paraspike::scan_cpu_backward(grad_h, log_decay, h, h0?, need_dh0) -> (du, dlog_decay, dh0)
 //   paraspike::cpu_output_cache_stats() -> [held bytes, hits, misses, dropped]; release_cpu_output_cache()
-//   paraspike::strip_timing(steps, channels, rounds, input_offset, output_offset) -> [forward ns, backward ns
+//   paraspike::strip_timing(steps, batch, channels, rounds, input_offset, output_offset) -> [forward ns, backward ns
 //     per vector-step, clock GHz]: the register-blocked kernels alone (strip_timing.h)
 // H and H_last are in the accumulation dtype (float32 for float16/bfloat16 inputs, else x's dtype).
 #include <torch/csrc/autograd/custom_function.h>
@@ -572,7 +572,8 @@ TORCH_LIBRARY_FRAGMENT(paraspike, m) {
   m.def("scan_cpu(Tensor u, Tensor log_decay, Tensor? h0) -> Tensor");
   m.def("cpu_output_cache_stats() -> int[]", [] { return paraspike::OutputPool::instance().stats(); });
   m.def("release_cpu_output_cache() -> ()", [] { paraspike::OutputPool::instance().release(); });
-  m.def("strip_timing(int steps, int channels, int rounds, int input_offset, int output_offset) -> float[]",
+  m.def("strip_timing(int steps, int batch, int channels, int rounds, int input_offset, int output_offset) "
+        "-> float[]",
         &paraspike::strip_timing);
   m.def(
       "scan_cpu_backward(Tensor grad_h, Tensor log_decay, Tensor h, Tensor? h0, bool need_dh0) "

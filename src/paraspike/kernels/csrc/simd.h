@@ -216,7 +216,7 @@ inline Vec<float> exp_nonpositive(Vec<float> y) {
   r = n * -1.428606765330187045e-06f + r;
   // exp(r) = 1 + r + r^2 (c0 + c1 r + ... + c5 r^5), the polynomial in Estrin's form (three FMAs deep
   // where Horner's rule is five: the exp sits on each step's longest chain). Written out: through
-  // polynomial() the backward at T = 1-2 took a quarter longer (paraspike.bench.strip_cycles).
+  // polynomial() the backward at T = 1-2 took 15-20% longer (paraspike.bench.strip_cycles).
   const V r2 = r * r;
   const V p01 = r * 1.6666665459e-1f + 5.0000001201e-1f;
   const V p23 = r * 8.3334519073e-3f + 4.1665795894e-2f;

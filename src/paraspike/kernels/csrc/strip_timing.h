@@ -1,7 +1,7 @@
 // A microbenchmark of the register-blocked kernels alone (paraspike::strip_timing, run by
 // `python -m paraspike.bench.strip_cycles`): the paper's DSN (4 taps, tau = 1/4, N = 4, rectangular
 // surrogate) on one thread, on buffers it allocates itself, with no dispatcher, autograd, thread pool
-// or allocator in the way. Layer [T, 1, C, 16, 16]: channels * 256 neurons, each channel's taps
+// or allocator in the way. Layer [T, B, C, 16, 16]: batch * channels * 256 neurons, each channel's taps
 // broadcast as in a conv layer. With few channels every stream fits in L1/L2, so the time is the
 // arithmetic and how it overlaps; and the buffers' offsets within their 4 KiB pages are parameters,
 // because a load whose address matches an earlier store's in its low 12 bits waits for that store
@@ -73,18 +73,19 @@ inline double core_clock_ghz() {
 #endif
 }
 
-// [forward ns, backward ns per 16-lane vector-step, clock GHz] for T steps of channels * 256 neurons,
+// [forward ns, backward ns per 16-lane vector-step, clock GHz] for T steps of batch x channels x 256 neurons,
 // the input `input_offset` bytes and every output `output_offset` bytes into their pages.
-inline std::vector<double> strip_timing(int64_t steps, int64_t channels, int64_t rounds, int64_t input_offset,
-                                        int64_t output_offset) {
-  TORCH_CHECK(steps >= 1 && channels >= 1 && rounds >= 1, "strip_timing: steps, channels and rounds must be >= 1");
+inline std::vector<double> strip_timing(int64_t steps, int64_t batch, int64_t channels, int64_t rounds,
+                                        int64_t input_offset, int64_t output_offset) {
+  TORCH_CHECK(steps >= 1 && batch >= 1 && channels >= 1 && rounds >= 1,
+              "strip_timing: steps, batch, channels and rounds must be >= 1");
   TORCH_CHECK(input_offset >= 0 && input_offset < 4096 && input_offset % 64 == 0 && output_offset >= 0 &&
                   output_offset < 4096 && output_offset % 64 == 0,
               "strip_timing: offsets are multiples of 64 bytes below 4096");
   constexpr int64_t kPositions = 256;  // a 16 x 16 map per channel
-  const int64_t P = channels * kPositions, TM = steps * P;
+  const int64_t P = channels * kPositions, M = batch * P, TM = steps * M;
   OffsetBuffer x(TM, input_offset), grad_s(TM, input_offset), spikes(TM, output_offset), h(TM, output_offset),
-      dx(TM, output_offset), h_last(P, output_offset);
+      dx(TM, output_offset), h_last(M, output_offset);
   std::vector<float> w(4 * P), b(P), wc(channels * 4), bc(channels, 0.0f);
   std::mt19937 generator(0);
   std::normal_distribution<float> normal;
@@ -104,7 +105,7 @@ inline std::vector<double> strip_timing(int64_t steps, int64_t channels, int64_t
   a.bc = bc.data();
   a.S = kPositions;
   a.T_ = steps;
-  a.M = P;
+  a.M = M;
   a.P = P;
   a.K = 4;
   a.inv_tau = 4;
@@ -120,12 +121,12 @@ inline std::vector<double> strip_timing(int64_t steps, int64_t channels, int64_t
   std::vector<float> dw(4 * kBlock), db(kBlock);
   auto forward = [&] {
     for (int64_t r0 = 0; r0 < P; r0 += kBlock) {
-      forward_strips<float, 4, 4, false>(a, r0, kBlock, 0, 1, spikes.data(), h.data(), h_last.data(), false);
+      forward_strips<float, 4, 4, false>(a, r0, kBlock, 0, batch, spikes.data(), h.data(), h_last.data(), false);
     }
   };
   auto backward = [&] {
     for (int64_t r0 = 0; r0 < P; r0 += kBlock) {
-      backward_strips<float, 4, 4, kRectSTE>(a, g, r0, kBlock, 0, 1, dw.data(), db.data(), false);
+      backward_strips<float, 4, 4, kRectSTE>(a, g, r0, kBlock, 0, batch, dw.data(), db.data(), false);
     }
   };
   const double vector_steps = static_cast<double>(TM) / simd::kLanes<float>;
