@@ -217,6 +217,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
     networks = _load(results / "bench_networks_cpu.json")
     option_sets = _load(results / "bench_options_cpu.json")
     single = _load(results / "bench_single_step_cpu.json")
+    strip_cycles = _load(results / "bench_strip_cycles_cpu.json")
     machine = (lengths or layers or {}).get("machine", {})
     lines = [
         "# Speed: the DSN against SpikingJelly's neurons, side by side",
@@ -301,7 +302,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         lines += [*[f"- {t['target']}: {t['verdict']}" for t in result["targets"]], ""]
     lines += _networks_section(networks)
     lines += _options_section(option_sets)
-    lines += _strip_cycles_section(_load(results / "bench_strip_cycles_cpu.json"))
+    lines += _strip_cycles_section(strip_cycles)
     lines += _single_step_section(single)
     lines += [
         "## A shared machine: another process busy on one core",

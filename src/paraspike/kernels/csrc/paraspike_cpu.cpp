@@ -77,24 +77,24 @@ const T* pointer_or_null(const Tensor& t) {
   return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
+// Conv taps the kernels run for a k-tap layer: the strip kernels' kStripTaps when k fits (a k-tap causal
+// conv is a kStripTaps-tap one whose first taps are zero; the strip kernels read inputs before the history
+// as zeros too), else k (the block kernels).
+int64_t kernel_taps(int64_t k) { return k <= kStripTaps ? kStripTaps : k; }
+
 struct Tile {
-  Tensor w, b;    // [K, P], [P]: each channel's taps and bias repeated over its S positions
-  Tensor wc, bc;  // [C, K], [C]: once per channel (the strip kernels broadcast them when S > 1)
+  Tensor w, b;    // [taps, P], [P]: each channel's taps and bias repeated over its S positions
+  Tensor wc, bc;  // [C, taps], [C]: once per channel (the strip kernels broadcast them when S > 1)
 };
-Tile tile_parameters(const Tensor& weight, const Tensor& bias, int64_t S, at::ScalarType dtype) {
-  const int64_t C = weight.size(0), K = weight.size(1);
-  const auto wc = weight.to(dtype).contiguous(), bc = bias.to(dtype).contiguous();
+// The parameters as the kernels read them, the weight [C, k] padded in front to `taps` columns with zeros.
+Tile tile_parameters(const Tensor& weight, const Tensor& bias, int64_t taps, int64_t S, at::ScalarType dtype) {
+  const int64_t C = weight.size(0), k = weight.size(1);
+  const auto padded = k < taps ? at::constant_pad_nd(weight, {taps - k, 0}) : weight;
+  const auto wc = padded.to(dtype).contiguous(), bc = bias.to(dtype).contiguous();
   auto wt = wc.t();
   if (S == 1) return {wt.contiguous(), bc, wc, bc};
-  return {wt.unsqueeze(-1).expand({K, C, S}).reshape({K, C * S}).contiguous(),
+  return {wt.unsqueeze(-1).expand({taps, C, S}).reshape({taps, C * S}).contiguous(),
           bc.unsqueeze(-1).expand({C, S}).reshape({C * S}).contiguous(), wc, bc};
-}
-
-// The conv weight [C, k] with zeros in front up to `taps` columns: a k-tap causal conv is a `taps`-tap
-// one whose first taps are zero (the strip kernels' inputs before the history are zeros too).
-Tensor pad_taps(const Tensor& weight, int64_t taps) {
-  const int64_t k = weight.size(1);
-  return k < taps ? at::constant_pad_nd(weight, {taps - k, 0}) : weight;
 }
 
 int power_of(double tau) {
@@ -206,9 +206,9 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
   const auto x = stream_input(x_in, dtype);
   const auto hist = optional_input(hist_in, dtype);
   const auto h0 = optional_input(h0_in, dtype);
-  const int64_t K = weight.size(1);
-  const bool strips = K <= kStripTaps;  // the register-blocked kernels (strip_kernels.h), any tau
-  const Tile tile = tile_parameters(strips ? pad_taps(weight, kStripTaps) : weight, bias, L.S, dtype);
+  const int64_t K = weight.size(1), taps = kernel_taps(K);
+  const bool strips = taps == kStripTaps;  // the register-blocked kernels (strip_kernels.h), any tau
+  const Tile tile = tile_parameters(weight, bias, taps, L.S, dtype);
   auto spikes = empty_stream(x.sizes(), x.options());
   auto h = store_h ? empty_stream(x.sizes(), x.options()) : at::empty({0}, x.options());
   auto h_last = empty_stream(x.sizes().slice(1), x.options());
@@ -229,8 +229,8 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
             const auto [b0, b1, k0, k1] = G.bounds(L, item);
             if (strips) {  // one call per block over the item's batch rows (per-call setup paid once)
               for (int64_t blk = k0; blk < k1; ++blk) {
-                forward_strips<scalar_t, kStripTaps, kPower, kBinary>(a, L.block_start[blk], L.width(blk), b0, b1, s_ptr,
-                                                             h_ptr, last_ptr, streaming);
+                forward_strips<scalar_t, kStripTaps, kPower, kBinary>(a, L.block_start[blk], L.width(blk), b0, b1,
+                                                                      s_ptr, h_ptr, last_ptr, streaming);
               }
               return;
             }
@@ -268,10 +268,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
   const auto grad_s = optional_input(grad_s_in, dtype);
   const auto grad_h = optional_input(grad_h_in, dtype);
   const auto grad_last = optional_input(grad_last_in, dtype);
-  const int64_t K = weight.size(1);
-  const bool strips = K <= kStripTaps;  // the register-blocked kernels (strip_kernels.h), any tau
-  const int64_t taps = strips ? kStripTaps : K;  // taps the kernels run (zeros in front of a shorter conv)
-  const Tile tile = tile_parameters(strips ? pad_taps(weight, kStripTaps) : weight, bias, L.S, dtype);
+  const int64_t K = weight.size(1), taps = kernel_taps(K);
+  const bool strips = taps == kStripTaps;  // the register-blocked kernels (strip_kernels.h), any tau
+  const Tile tile = tile_parameters(weight, bias, taps, L.S, dtype);
   auto dx = need_dx ? empty_stream(x.sizes(), x.options()) : at::empty({0}, x.options());
   const bool dhist_wanted = need_dhistory && hist.defined();
   const bool dh0_wanted = need_dh0 && h0.defined();
@@ -319,7 +318,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
               for (int64_t blk = k0; blk < k1; ++blk) {
                 backward_strips<T, kStripTaps, kPower, kSlope>(a, g, L.block_start[blk], L.width(blk), b0, b1,
                                                                dw.data() + (blk - k0) * taps * kBlock,
-                                                      db.data() + (blk - k0) * kBlock, streaming);
+                                                               db.data() + (blk - k0) * kBlock, streaming);
               }
               done = true;
             }
@@ -328,7 +327,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
               G.each(L, item, [&](int64_t batch, int64_t blk) {
                 const int64_t r0 = L.block_start[blk], nb = L.width(blk);
                 backward_block<T, Slope, kPower>(a, g, batch * L.P + r0, r0, nb, ring.data(),
-                                                 dw.data() + (blk - k0) * K * kBlock, db.data() + (blk - k0) * kBlock);
+                                                 dw.data() + (blk - k0) * taps * kBlock,
+                                                 db.data() + (blk - k0) * kBlock);
               });
             }
             for (int64_t blk = k0; blk < k1; ++blk) {
