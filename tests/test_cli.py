@@ -291,6 +291,59 @@ def test_gpu_check_script_reports_the_environment_and_refuses_without_cuda(tmp_p
     assert (out / "gpu_check.log").is_file()
 
 
+def _fake_python(folder, fail_on: str = "") -> str:
+    """A stand-in interpreter for scripts/gpu_check.sh: prints its arguments, claims CUDA (exit 0), and
+    fails (exit 3) when its arguments contain ``fail_on``."""
+    script = folder / "fake-python"
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        'echo "FAKE $*"\n'
+        f'if [[ -n "{fail_on}" && "$*" == *"{fail_on}"* ]]; then exit 3; fi\n'
+        "exit 0\n"
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def _gpu_check(tmp_path, python: str, **env: str) -> subprocess.CompletedProcess[str]:
+    out = tmp_path / "gpu"
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gpu_check.sh"), str(out), str(tmp_path / "no-wheels")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "PYTHON": python, **env},
+    )
+
+
+def test_gpu_check_runs_only_the_parts_asked_for_with_quick_timing(tmp_path):
+    result = _gpu_check(tmp_path, _fake_python(tmp_path), GPU_CHECK_PARTS="gpu-tests networks", GPU_CHECK_QUICK="1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = [line for line in result.stdout.splitlines() if line.startswith("FAKE -m")]
+    assert ran == [
+        "FAKE -m pytest -q tests/test_gpu.py tests/test_triton_kernels.py -p no:cacheprovider -rs",
+        "FAKE -m paraspike.bench.networks --device cuda --rounds 5 --min-time 2 --out " + str(tmp_path / "gpu"),
+    ]
+    everything = _gpu_check(tmp_path, _fake_python(tmp_path))
+    commands = [line for line in everything.stdout.splitlines() if line.startswith("FAKE -m")]
+    assert [c.split(" --out")[0] for c in commands] == [
+        "FAKE -m pytest -q tests -p no:cacheprovider -rs",
+        "FAKE -m paraspike bench speed --device cuda",
+        "FAKE -m paraspike bench speed --device cuda --suite layers",
+        "FAKE -m paraspike bench speed --device cuda --suite layers",
+        "FAKE -m paraspike.bench.networks --device cuda",
+    ]
+
+
+def test_gpu_check_exits_with_the_first_failing_part_and_rejects_unknown_parts(tmp_path):
+    failing = _gpu_check(tmp_path, _fake_python(tmp_path, fail_on="--suite layers"), GPU_CHECK_PARTS="speed layers")
+    assert failing.returncode == 3
+    assert "layers exit status 3" in failing.stdout and "speed exit status 0" in failing.stdout
+    unknown = _gpu_check(tmp_path, _fake_python(tmp_path), GPU_CHECK_PARTS="tests benchmarks")
+    assert unknown.returncode == 64
+    assert "unknown part 'benchmarks'" in unknown.stderr and "gpu-tests tests speed" in unknown.stderr
+
+
 def test_bench_lm_writes_tokens_per_second_ratios_and_the_command(tmp_path, capsys):
     out = tmp_path / "bench"
     args = ["bench", "lm", "--neurons", "dsn", "identity", "--dim", "16", "--depth", "1", "--context", "32"]

@@ -349,8 +349,13 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         "benchmarks set it to `triton` (unless set) and the check runs the layer suite a second time with `cuda`, "
         "its compiled extension that replaced the CuPy backend. The peers it compares with (SpikingJelly, loguru, "
         "fla-core) and ninja come as wheels: "
-        "`bash scripts/fetch_gpu_wheels.sh` downloads them where PyPI is reachable. Not run yet: no GPU has "
-        "been lent to the project.",
+        "`bash scripts/fetch_gpu_wheels.sh` downloads them where PyPI is reachable. Where a GPU is lent for "
+        'minutes per command, run it in parts, each within the limit: `GPU_CHECK_PARTS="gpu-tests"` (the CUDA '
+        'tests only), `"tests"` (the whole suite), `"speed layers layers-sj-cuda networks"` (the '
+        "benchmarks; any subset, in that order), with `GPU_CHECK_QUICK=1` for fewer, shorter timing rounds "
+        "(`--repeats 5 --min-time 0.3 --cap 4`; networks `--rounds 5 --min-time 2`), which each result's command "
+        "line records. The exit status is the first failing part's. Not run yet: no GPU has been lent to the "
+        "project.",
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
