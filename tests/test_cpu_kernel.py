@@ -110,6 +110,41 @@ def test_fused_dsn_equals_naive_values_and_all_gradients(options, shape, with_st
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
 
 
+STEP_BY_STEP_CONFIGS = [(o, s) for o, s in CONFIGS if s[0] > 2 and o.get("kernel_size", 4) <= 4]
+
+
+@needs_kernel
+@pytest.mark.parametrize("options, shape", STEP_BY_STEP_CONFIGS)
+def test_fused_dsn_backward_step_by_step_over_strips_equals_naive(options, shape, monkeypatch):
+    # Layers with rows of 256 KiB or more run the backward step by step over each block's strips
+    # (backward_rows); force that path on these small shapes.
+    monkeypatch.setenv("PARASPIKE_ROW_MAJOR_BYTES", "0")
+    test_fused_dsn_equals_naive_values_and_all_gradients(options, shape, with_state=True)
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(37, 3, 5), (70, 2, 3, 6, 6), (5, 3, 2, 20, 15)])
+def test_fused_dsn_backward_traversals_give_identical_gradients(shape, dtype, monkeypatch):
+    # Both traversals do the same operations in the same order per neuron: results agree bit for bit.
+    torch.manual_seed(7)
+    neuron = DSN(shape[2], backend="cpu", max_spike=4).to(dtype)
+    with torch.no_grad():
+        neuron.decay_logit.weight.mul_(3.0)
+    x = torch.randn(*shape, dtype=dtype).requires_grad_()
+    weights = torch.randn(shape, dtype=dtype)
+
+    def gradients(row_major_bytes: str) -> list[torch.Tensor]:
+        monkeypatch.setenv("PARASPIKE_ROW_MAJOR_BYTES", row_major_bytes)
+        neuron.reset()
+        loss = (neuron(x) * weights).sum() + neuron.h.square().sum()
+        return list(torch.autograd.grad(loss, [x, neuron.decay_logit.weight, neuron.decay_logit.bias]))
+
+    by_rows, by_strips = gradients("0"), gradients(str(1 << 62))
+    for a, b in zip(by_rows, by_strips, strict=True):
+        assert torch.equal(a, b)
+
+
 @needs_kernel
 @pytest.mark.parametrize(
     "options, shape",

@@ -302,6 +302,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
       T* part = partial.data_ptr<T>();
       const int64_t per_item = G.elements_per_item(L);
       const bool streaming = bypasses_caches(L.M * L.T * static_cast<int64_t>(sizeof(T)));
+      const int64_t bytes = static_cast<int64_t>(sizeof(T));
+      const bool by_rows = backward_by_rows(L.M * bytes, L.P * bytes, L.T);
       auto run = [&](auto slope, auto slope_id) {
         using Slope = decltype(slope);
         constexpr int64_t kSlope = decltype(slope_id)::value;
@@ -318,7 +320,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
               for (int64_t blk = k0; blk < k1; ++blk) {
                 backward_strips<T, kStripTaps, kPower, kSlope>(a, g, L.block_start[blk], L.width(blk), b0, b1,
                                                                dw.data() + (blk - k0) * taps * kBlock,
-                                                               db.data() + (blk - k0) * kBlock, streaming);
+                                                               db.data() + (blk - k0) * kBlock, streaming, by_rows);
               }
               done = true;
             }

@@ -4,18 +4,22 @@
 // through vector log1p and expm1 (simd.h; the block kernels call libm's, element by element: at
 // [4, 16, 128, 16, 16], two threads, tau = 0.3 took 79 ms forward + backward against 2.7 ms at 0.25).
 //
-// A block of neurons is cut into strips of one SIMD vector (16 floats / 8 doubles). A strip runs its
-// steps with everything it carries in registers: the conv window of the last K inputs and the
-// membrane potential (forward); the reverse-scan state, the K-1 later dz values and the weight and
-// bias gradient sums (backward). Per step a strip loads one input row (and H, dL/dS backward) and
-// stores its outputs. The strips of a block run a tile of kTile steps of one batch row before the
-// next tile starts, so the tile's rows stay in cache; state is parked between tiles, and the gradient
-// sums between rows. Each step also prefetches the lines the next strip (or tile) touches at its
-// matching step (NextUnit): a strip reads one line per row, rows on different pages, which the
-// hardware prefetchers do not follow. Outputs from half the last-level cache up are stored
-// non-temporally (no read for ownership). Together, one thread, [8, 16, 128, 16, 16] forward +
-// backward: 4.8 -> 2.9 ns per neuron-step; the same work in L2 costs 1.5 (the arithmetic).
+// A block of neurons (up to kBlock of one batch row) is cut into strips of one SIMD vector (16 floats /
+// 8 doubles). Two orders run a block's strips:
+// - step by step (the forward; the backward of layers with long rows, backward_rows): each step runs
+//   every strip of the block, so each row of each [T, M] stream is read and written as one run of up to
+//   1 KiB of consecutive lines, which the hardware prefetchers follow; the strips' potentials, scan
+//   state and gradient sums wait in small arrays (L1) between steps;
+// - strip by strip (the backward of short-row layers and of T <= kStripMajorSteps): a strip runs a tile
+//   of kTile steps with everything it carries in registers (the reverse-scan state, the K-1 later dz
+//   values, the weight and bias gradient sums), state parked between tiles; it touches one line per
+//   row, so each step prefetches the lines the next strip (or tile) touches at its matching step
+//   (NextUnit), and where rows lie far apart (each on its own page) that is not enough.
+// Both compute the same operations in the same order per neuron, so their results are identical.
+// Outputs from half the last-level cache up are stored non-temporally (no read for ownership).
 #pragma once
+
+#include <cstdlib>
 
 #include "dsn_kernels.h"
 #include "simd.h"
@@ -23,7 +27,7 @@
 namespace paraspike {
 
 constexpr int kStripTaps = 4;  // conv taps of the register-blocked kernels; layers with fewer run with zeros in front
-constexpr int64_t kTile = 32;  // steps per tile
+constexpr int64_t kTile = 32;  // steps per tile of the strip-by-strip backward
 constexpr int64_t kStripMajorSteps = 2;  // backward up to this T: strip by strip over batch rows
 
 template <typename T, int kPower>
@@ -148,25 +152,19 @@ struct NextUnit {
 };
 
 // The unit of work `ahead` units after strip s of the tile [t0, t1) of a batch row (units run strip
-// by strip within a tile, tile by tile, batch row by batch row), to prefetch for; none past the last
-// batch row. `forward`: tiles run front to back; else back to front, steps counted down from each
-// tile's end. A strip of a short tile runs few steps, so one unit ahead is too close to hide a memory
-// latency (at T = 2 a unit is tens of nanoseconds): callers ask for enough units to cover ~16 steps.
-// (Timed interleaved with other layers, so from cold caches, [2, 128, 4096] forward + backward with 2
-// threads: one unit ahead 2.79 ms, units covering 16 steps 2.35 ms, 32 steps the same.)
+// by strip within a tile, tiles from the last to the first, steps counted down from each tile's end,
+// batch row by batch row), to prefetch for; none past the last batch row. A strip of a short tile runs
+// few steps, so one unit ahead is too close to hide a memory latency (at T = 2 a unit is tens of
+// nanoseconds): callers ask for enough units to cover ~16 steps. (Timed interleaved with other layers,
+// so from cold caches, [2, 128, 4096] forward + backward with 2 threads: one unit ahead 2.79 ms, units
+// covering 16 steps 2.35 ms, 32 steps the same.)
 inline NextUnit unit_ahead(int64_t s, int64_t strips, int64_t ahead, int64_t t0, int64_t t1, int64_t T,
-                           bool last_batch, int64_t P, int W, bool forward) {
+                           bool last_batch, int64_t P, int W) {
   const int64_t j = s + ahead;
   if (j < strips) return NextUnit::at(0, ahead * W, t0, t1);
   const int64_t cols = (j - strips - s) * W;  // strip j - strips of the following tile, relative to s
-  const int64_t last_tile = (T - 1) / kTile * kTile;
-  if (forward) {
-    if (t1 < T) return NextUnit::at(t1 - t0, cols, t1, std::min(T, t1 + kTile));
-    if (!last_batch) return NextUnit::at(-t0, P + cols, 0, std::min(T, kTile));
-  } else {
-    if (t0 > 0) return NextUnit::at(t0 - t1, cols, std::max<int64_t>(0, t0 - kTile), t0);
-    if (!last_batch) return NextUnit::at(T - t1, P + cols, last_tile, T);
-  }
+  if (t0 > 0) return NextUnit::at(t0 - t1, cols, std::max<int64_t>(0, t0 - kTile), t0);
+  if (!last_batch) return NextUnit::at(T - t1, P + cols, (T - 1) / kTile * kTile, T);
   return NextUnit{};
 }
 
@@ -176,49 +174,41 @@ inline int64_t units_ahead(int64_t steps, int64_t strips) {
 }
 
 // ----------------------------------------------------------------------------------------- forward
-template <typename T, int K, int kPower, bool kBinary>
-struct ForwardStrip {
-  using V = simd::Vec<T>;
-  const DsnArgs<T>& a;
-  T* spikes;
-  T* h_out;  // null: H not kept
-  T inv_vth;
-  bool exact_inverse;  // V_th a power of two: H / V_th == H * (1 / V_th) exactly
-  bool streaming;      // outputs larger than the caches hold: store them non-temporally
+// Row t (t >= -(kStripTaps-1)) of the input at the block that starts at neuron n0: x's row, a history
+// row, or `zeros` (at least a block long) before the history or the start (see input_row).
+template <typename T>
+inline const T* row_of_input(const DsnArgs<T>& a, int64_t t, int64_t n0, const T* zeros) {
+  if (t >= 0) return a.x + t * a.M + n0;
+  if (a.hist != nullptr && t >= 1 - a.K) return a.hist + (t + a.K - 1) * a.M + n0;
+  return zeros;
+}
 
-  // Steps t0..t1-1 of the strip at neuron `off` from potential h; step t also prefetches what the
-  // next unit of work reads and writes at its matching step (`next`).
-  inline void run(const StripParams<T, K>& p, int64_t off, int n, int64_t t0, int64_t t1, V& h_io,
-                  const NextUnit& next) const {
-    V h = h_io;   // a local: the caller's array would be stored and reloaded on every step's chain
-    V window[K];  // window[j] = x_{t-(K-1)+j}; window[K-1] is loaded each step
-    for (int j = 0; j < K - 1; ++j) window[j] = input_row(a, t0 - (K - 1) + j, off, n);
-    for (int64_t t = t0; t < t1; ++t) {
-      if (next.has(t)) {
-        const int64_t at = next.index(t, off, a.M);
-        __builtin_prefetch(a.x + at, 0, 3);
-        if (!streaming) {  // plain stores read each line first: fetch it for writing
-          __builtin_prefetch(spikes + at, 1, 3);
-          if (h_out != nullptr) __builtin_prefetch(h_out + at, 1, 3);
-        }
-      }
-      window[K - 1] = simd::load(a.x + t * a.M + off, n);
-      V z = p.b;
-      for (int j = 0; j < K; ++j) z = p.w[j] * window[j] + z;
-      V alpha, one_minus_alpha, one_minus_sig;
-      strip_decay<T, kPower>(z, a.min_sigmoid, a.inv_tau, alpha, one_minus_alpha, one_minus_sig);
-      const V x_clean = window[K - 1] * T(0) + window[K - 1];  // +-inf -> NaN
-      h = alpha * h + one_minus_alpha * x_clean;
-      if (h_out != nullptr) put(h_out + t * a.M + off, h, n, streaming);
-      const V q = exact_inverse ? h * inv_vth : h / a.vth;
-      put(spikes + t * a.M + off, strip_fire<T, kBinary>(q, a.max_spike), n, streaming);
-      for (int j = 0; j < K - 1; ++j) window[j] = window[j + 1];
-    }
-    h_io = h;
+// Rows a block prefetches ahead of the row it runs: about 32 strip-steps (a memory latency or more).
+inline int64_t rows_ahead(int64_t strips) { return std::max<int64_t>(2, (32 + strips - 1) / strips); }
+
+// Where, in a [T, M] stream, the block at n0 reads `ahead` rows after it runs row t: later rows of its
+// batch row, then the next batch row's (`forward`: rows counted up from 0, else down from T - 1); -1
+// past the last batch row of the call.
+inline int64_t row_ahead(int64_t t, int64_t ahead, int64_t T, int64_t n0, int64_t P, int64_t M, bool last_batch,
+                         bool forward) {
+  int64_t row = forward ? t + ahead : t - ahead, at = n0;
+  if (row >= T || row < 0) {
+    if (last_batch) return -1;
+    row = forward ? row - T : row + T;
+    at += P;
+    if (row >= T || row < 0) return -1;
   }
-};
+  return row * M + at;
+}
 
-// One group: the block of nb neurons at row offset r0, for batch rows [b0, b1).
+// One group: the block of nb neurons at row offset r0, for batch rows [b0, b1). Step by step, each
+// step over all the block's strips (up to 1 KiB of consecutive lines per row of each stream), the
+// strips' potentials and parameters in small arrays. This order reads and writes each row as one run
+// of lines, which the hardware prefetchers follow; a strip running its own steps (as the backward
+// below) touches one line per row, each on its own page. One thread, [T, B, 16, 16, 16] (bench
+// strip_cycles), cycles per 16-lane vector-step, strip by strip -> step by step: B = 128 (streams in
+// memory) T = 8 67.8 -> 43.1, T = 32 58.2 -> 38.6; B = 1 (in L1/L2) T = 8 36.4 -> 34.4, T = 32 34.9 ->
+// 33.2. The arithmetic is the same, operation for operation: results are identical.
 template <typename T, int K, int kPower, bool kBinary>
 void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, int64_t b1, T* spikes, T* h_out,
                     T* h_last, bool streaming) {
@@ -226,26 +216,53 @@ void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, 
   constexpr int W = simd::kLanes<T>;
   const DsnArgs<T> a = args;
   int exponent;
-  const ForwardStrip<T, K, kPower, kBinary> strip{a, spikes, h_out, T(1) / a.vth,
-                                                  std::frexp(a.vth, &exponent) == T(0.5), streaming};
-  const int64_t strips = (nb + W - 1) / W;
-  auto initial = [&](int64_t off, int n) { return a.h0 != nullptr ? simd::load(a.h0 + off, n) : V{}; };
-  V state[kBlock / W];
+  const T inv_vth = T(1) / a.vth;
+  const bool exact_inverse = std::frexp(a.vth, &exponent) == T(0.5);  // H / V_th == H * (1 / V_th) exactly
+  const int64_t full = nb / W, strips = (nb + W - 1) / W, ahead = rows_ahead(strips);
+  const int tail = static_cast<int>(nb - full * W);
+  auto lanes = [&](int64_t s) { return static_cast<int>(std::min<int64_t>(W, nb - s * W)); };
+  alignas(64) static thread_local T zeros[kBlock] = {};
+  V state[kBlock / W], w[kBlock / W][K], bias[kBlock / W];
+  for (int64_t s = 0; s < strips; ++s) {
+    const StripParams<T, K> p(a, r0 + s * W, lanes(s));
+    for (int j = 0; j < K; ++j) w[s][j] = p.w[j];
+    bias[s] = p.b;
+  }
   for (int64_t batch = b0; batch < b1; ++batch) {
     const int64_t n0 = batch * a.P + r0;
-    for (int64_t s = 0; s < strips; ++s) state[s] = initial(n0 + s * W, static_cast<int>(std::min<int64_t>(W, nb - s * W)));
-    for (int64_t t0 = 0; t0 < a.T_; t0 += kTile) {
-      const int64_t t1 = std::min(a.T_, t0 + kTile);
-      const int64_t ahead = units_ahead(t1 - t0, strips);
-      for (int64_t s = 0; s < strips; ++s) {
-        const int n = static_cast<int>(std::min<int64_t>(W, nb - s * W));
-        const NextUnit next = unit_ahead(s, strips, ahead, t0, t1, a.T_, batch + 1 == b1, a.P, W, true);
-        strip.run(StripParams<T, K>(a, r0 + s * W, n), n0 + s * W, n, t0, t1, state[s], next);
-      }
+    for (int64_t s = 0; s < strips; ++s) state[s] = a.h0 != nullptr ? simd::load(a.h0 + n0 + s * W, lanes(s)) : V{};
+    for (int64_t t = 0; t < a.T_; ++t) {
+      const T* rows[K];  // rows[j] = x_{t-(K-1)+j}
+      for (int j = 0; j < K; ++j) rows[j] = row_of_input(a, t - (K - 1) + j, n0, zeros);
+      T* s_row = spikes + t * a.M + n0;
+      T* h_row = h_out != nullptr ? h_out + t * a.M + n0 : nullptr;
+      const int64_t next = row_ahead(t, ahead, a.T_, n0, a.P, a.M, batch + 1 == b1, true);
+      auto step = [&](int64_t s, int n) {
+        const int64_t c = s * W;
+        if (next >= 0) {
+          __builtin_prefetch(a.x + next + c, 0, 3);
+          if (!streaming) {  // plain stores read each line first: fetch it for writing
+            __builtin_prefetch(spikes + next + c, 1, 3);
+            if (h_out != nullptr) __builtin_prefetch(h_out + next + c, 1, 3);
+          }
+        }
+        V z = bias[s];
+        for (int j = 0; j < K - 1; ++j) z = w[s][j] * simd::load(rows[j] + c, n) + z;
+        const V xt = simd::load(rows[K - 1] + c, n);
+        z = w[s][K - 1] * xt + z;
+        V alpha, one_minus_alpha, one_minus_sig;
+        strip_decay<T, kPower>(z, a.min_sigmoid, a.inv_tau, alpha, one_minus_alpha, one_minus_sig);
+        const V x_clean = xt * T(0) + xt;  // +-inf -> NaN
+        const V h = alpha * state[s] + one_minus_alpha * x_clean;
+        state[s] = h;
+        if (h_row != nullptr) put(h_row + c, h, n, streaming);
+        const V q = exact_inverse ? h * inv_vth : h / a.vth;
+        put(s_row + c, strip_fire<T, kBinary>(q, a.max_spike), n, streaming);
+      };
+      for (int64_t s = 0; s < full; ++s) step(s, W);
+      if (tail > 0) step(full, tail);
     }
-    for (int64_t s = 0; s < strips; ++s) {
-      simd::store(h_last + n0 + s * W, state[s], static_cast<int>(std::min<int64_t>(W, nb - s * W)));
-    }
+    for (int64_t s = 0; s < strips; ++s) simd::store(h_last + n0 + s * W, state[s], lanes(s));
   }
   if (streaming) simd::fence_streaming_stores();
 }
@@ -254,7 +271,99 @@ void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, 
 template <typename T, int K>
 struct BackwardState {
   simd::Vec<T> d_next, alpha_next, later[K > 1 ? K - 1 : 1];  // d_{t+1}, alpha_{t+1}, dz_{t+1..t+K-1}
+
+  // The state after the last step of the strip at neuron `off`: d_T = dL/dH_last, alpha_T = 1, no later dz.
+  __attribute__((always_inline)) static BackwardState start(const BackwardArgs<T>& g, int64_t off, int n) {
+    BackwardState st;
+    st.d_next = g.grad_last != nullptr ? simd::load(g.grad_last + off, n) : simd::Vec<T>{};
+    st.alpha_next = simd::splat(T(1));
+    for (int m = 0; m < K - 1; ++m) st.later[m] = simd::Vec<T>{};
+    return st;
+  }
 };
+
+// The scalars of a reverse step.
+template <typename T>
+struct ReverseScalars {
+  T min_sigmoid, inv_tau, vth, max_spike, sur_alpha;
+  explicit ReverseScalars(const DsnArgs<T>& a)
+      : min_sigmoid(a.min_sigmoid),
+        inv_tau(a.inv_tau),
+        vth(a.vth),
+        max_spike(a.max_spike),
+        sur_alpha(a.surrogate_alpha) {}
+};
+
+// One reverse step of a strip, shared by both traversals, at neuron `index` of step t's row. window[j] =
+// x_{t-(K-1)+j}; carried in and out: dn = d_{t+1} -> d_t, an = alpha_{t+1} -> alpha_t, future[m] =
+// dz_{t+1+m} -> dz_{t+m}; adds the step's weight and bias gradients to dw and db; returns dx_t = d_t (1 -
+// alpha_t) + sum_m w_{K-1-m} dz_{t+m}.
+template <typename T, int K, int kPower, int64_t kSlope>
+__attribute__((always_inline)) inline simd::Vec<T> reverse_step(const BackwardArgs<T>& g, const ReverseScalars<T>& c,
+                                                                int64_t index, int n, const simd::Vec<T>* w,
+                                                                simd::Vec<T> b, const simd::Vec<T>* window,
+                                                                simd::Vec<T> h_t, simd::Vec<T> h_prev,
+                                                                simd::Vec<T>& dn, simd::Vec<T>& an,
+                                                                simd::Vec<T>* future, simd::Vec<T>* dw,
+                                                                simd::Vec<T>& db) {
+  using V = simd::Vec<T>;
+  V z = b;
+  for (int j = 0; j < K; ++j) z = w[j] * window[j] + z;
+  V alpha, one_minus_alpha, one_minus_sig;
+  strip_decay<T, kPower>(z, c.min_sigmoid, c.inv_tau, alpha, one_minus_alpha, one_minus_sig);
+  V local{};  // this step's own share of d_t, then the carried alpha_{t+1} d_{t+1} in one FMA
+  if (g.grad_s != nullptr) {
+    local = simd::load(g.grad_s + index, n) * strip_slope<T, kSlope>(h_t, c.vth, c.max_spike, c.sur_alpha);
+  }
+  if (g.grad_h != nullptr) local += simd::load(g.grad_h + index, n);
+  const V d = an * dn + local;
+  // Grouped so that each step's chains stay short (the kernel is bound by how many steps the CPU
+  // overlaps): d's factor alpha (1 - sigmoid) / tau and the later dz's share of dx do not wait for d.
+  const V dz = (d * (h_prev - window[K - 1])) * (alpha * one_minus_sig * c.inv_tau);
+  db += dz;
+  for (int j = 0; j < K; ++j) dw[j] = dz * window[j] + dw[j];
+  V dx{};
+  if (g.dx != nullptr) {
+    V later_share{};
+    for (int m = K - 1; m >= 1; --m) later_share = w[K - 1 - m] * future[m - 1] + later_share;
+    dx = w[K - 1] * dz + (d * one_minus_alpha + later_share);
+  }
+  for (int m = K - 2; m > 0; --m) future[m] = future[m - 1];
+  if (K > 1) future[0] = dz;
+  dn = d;
+  an = alpha;
+  return dx;
+}
+
+// Adds strip s's weight and bias gradient sums to the group's lane sums dw_out [K][kBlock], db_out [kBlock].
+template <typename T, int K>
+inline void add_lane_sums(T* __restrict dw_out, T* __restrict db_out, int64_t s, int n, const simd::Vec<T>* dw,
+                          simd::Vec<T> db) {
+  constexpr int W = simd::kLanes<T>;
+  for (int j = 0; j < K; ++j) {
+    T* lanes = dw_out + j * kBlock + s * W;
+    simd::store(lanes, simd::load(lanes, n) + dw[j], n);
+  }
+  simd::store(db_out + s * W, simd::load(db_out + s * W, n) + db, n);
+}
+
+// After step 0: dL/dh0 and the history's gradient at neuron `off` (row p of the history holds x at
+// time p-(K-1), read by the logits at times 0..p with tap p - time; later[m] = dz_m, zeros past the
+// end). Rows before the layer's a.K - 1 history rows belong to zero taps.
+template <typename T, int K>
+__attribute__((always_inline)) inline void finish_strip(const DsnArgs<T>& a, const BackwardArgs<T>& g,
+                                                        const simd::Vec<T>* w, int64_t off, int n,
+                                                        simd::Vec<T> d_next, simd::Vec<T> alpha_next,
+                                                        const simd::Vec<T>* later) {
+  if (g.dh0 != nullptr) simd::store(g.dh0 + off, alpha_next * d_next, n);
+  if (g.dhist == nullptr) return;
+  const int pad = K - static_cast<int>(a.K);
+  for (int row = pad; row < K - 1; ++row) {
+    simd::Vec<T> sum{};
+    for (int time = 0; time <= row; ++time) sum = w[row - time] * later[time] + sum;
+    simd::store(g.dhist + (row - pad) * a.M + off, sum, n);
+  }
+}
 
 template <typename T, int K, int kPower, int64_t kSlope>
 struct BackwardStrip {
@@ -278,7 +387,7 @@ struct BackwardStrip {
     // and recomputed 1 / V_th every step.
     V dw_sum[K], db_sum = db;
     for (int j = 0; j < K; ++j) dw_sum[j] = dw[j];
-    const T vth = a.vth, max_spike = a.max_spike, sur_alpha = a.surrogate_alpha, inv_tau = a.inv_tau;
+    const ReverseScalars<T> scalars(a);
     for (int64_t t = t1 - 1; t >= t0; --t) {
       if (next.has(t)) {  // what the next unit reads at its matching step: x_{t-(K-1)}, H_{t-1}, dS_t; dx_t
         const int64_t at = next.index(t, off, a.M);
@@ -290,31 +399,9 @@ struct BackwardStrip {
       window[0] = input_row(a, t - (K - 1), off, n);
       const V h_prev = t > 0 ? simd::load(g.h + (t - 1) * a.M + off, n)
                              : (a.h0 != nullptr ? simd::load(a.h0 + off, n) : V{});
-      V z = p.b;
-      for (int j = 0; j < K; ++j) z = p.w[j] * window[j] + z;
-      V alpha, one_minus_alpha, one_minus_sig;
-      strip_decay<T, kPower>(z, a.min_sigmoid, inv_tau, alpha, one_minus_alpha, one_minus_sig);
-      V local{};  // this step's own share of d_t, then the carried alpha_{t+1} d_{t+1} in one FMA
-      if (g.grad_s != nullptr) {
-        local = simd::load(g.grad_s + t * a.M + off, n) * strip_slope<T, kSlope>(h_t, vth, max_spike, sur_alpha);
-      }
-      if (g.grad_h != nullptr) local += simd::load(g.grad_h + t * a.M + off, n);
-      const V d = an * dn + local;
-      // Grouped so that each step's chains stay short (the kernel is bound by how many steps the CPU
-      // overlaps): d's factor alpha (1 - sigmoid) / tau and the later dz's share of dx do not wait for d.
-      const V dz = (d * (h_prev - window[K - 1])) * (alpha * one_minus_sig * inv_tau);
-      db_sum += dz;
-      for (int j = 0; j < K; ++j) dw_sum[j] = dz * window[j] + dw_sum[j];
-      if (g.dx != nullptr) {  // dx_t = d_t (1 - alpha_t) + sum_m w_{K-1-m} dz_{t+m}
-        V later_share{};
-        for (int m = K - 1; m >= 1; --m) later_share = p.w[K - 1 - m] * future[m - 1] + later_share;
-        const V dxv = p.w[K - 1] * dz + (d * one_minus_alpha + later_share);
-        put(g.dx + t * a.M + off, dxv, n, streaming);
-      }
-      for (int m = K - 2; m > 0; --m) future[m] = future[m - 1];
-      if (K > 1) future[0] = dz;
-      dn = d;
-      an = alpha;
+      const V dxv = reverse_step<T, K, kPower, kSlope>(g, scalars, t * a.M + off, n, p.w, p.b, window, h_t, h_prev,
+                                                       dn, an, future, dw_sum, db_sum);
+      if (g.dx != nullptr) put(g.dx + t * a.M + off, dxv, n, streaming);
       h_t = h_prev;
       for (int j = K - 1; j > 0; --j) window[j] = window[j - 1];
     }
@@ -325,86 +412,170 @@ struct BackwardStrip {
     db = db_sum;
   }
 
-  inline BackwardState<T, K> start(int64_t off, int n) const {
-    BackwardState<T, K> st;
-    st.d_next = g.grad_last != nullptr ? simd::load(g.grad_last + off, n) : V{};
-    st.alpha_next = simd::splat(T(1));
-    for (int m = 0; m < K - 1; ++m) st.later[m] = V{};
-    return st;
-  }
+  inline BackwardState<T, K> start(int64_t off, int n) const { return BackwardState<T, K>::start(g, off, n); }
 
-  // After step 0: dL/dh0 and the history's gradient (row p holds x at time p-(K-1), read by the
-  // logits at times 0..p with tap p - time; st.later[m] holds dz_m, zeros past the end).
   inline void finish(const StripParams<T, K>& p, int64_t off, int n, const BackwardState<T, K>& st) const {
-    if (g.dh0 != nullptr) simd::store(g.dh0 + off, st.alpha_next * st.d_next, n);
-    if (g.dhist != nullptr) {  // rows before the layer's a.K - 1 history rows belong to zero taps
-      const int pad = K - static_cast<int>(a.K);
-      for (int row = pad; row < K - 1; ++row) {
-        V sum{};
-        for (int time = 0; time <= row; ++time) sum = p.w[row - time] * st.later[time] + sum;
-        simd::store(g.dhist + (row - pad) * a.M + off, sum, n);
-      }
-    }
+    finish_strip<T, K>(a, g, p.w, off, n, st.d_next, st.alpha_next, st.later);
   }
 };
 
-// One group: the block of nb neurons at row offset r0, for batch rows [b0, b1); adds the group's
-// weight and bias gradients to dw_out [K][kBlock] and db_out [kBlock] (lane order).
+// The reverse pass step by step, each step over all the block's strips (as the forward): the strips'
+// scan state, later dz values and gradient sums live in small arrays instead of registers. For layers
+// whose rows lie far apart in memory (the conv and dense layer shapes), where a strip running its own
+// steps touches one line per row, each on its own page; where rows are short (long sequences over few
+// neurons), a tile of a strip's steps is one compact region that the prefetchers follow, and the
+// register-resident strips win: backward_by_rows decides (with the measurements). Not inlined into
+// backward_strips: inlined, it slowed the strip-by-strip loops' code there (T = 4-32, 1-4 cycles a step).
 template <typename T, int K, int kPower, int64_t kSlope>
-void backward_strips(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64_t r0, int64_t nb, int64_t b0,
-                     int64_t b1, T* __restrict dw_out, T* __restrict db_out, bool streaming) {
+__attribute__((noinline)) void backward_rows(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64_t r0,
+                                             int64_t nb, int64_t b0, int64_t b1, T* __restrict dw_out,
+                                             T* __restrict db_out, bool streaming) {
+  using V = simd::Vec<T>;
+  constexpr int W = simd::kLanes<T>;
+  const DsnArgs<T> a = args;
+  const BackwardArgs<T> g = grads;
+  const int64_t full = nb / W, strips = (nb + W - 1) / W;
+  const int tail = static_cast<int>(nb - full * W);
+  auto lanes = [&](int64_t s) { return static_cast<int>(std::min<int64_t>(W, nb - s * W)); };
+  alignas(64) static thread_local T zeros[kBlock] = {};
+  V w[kBlock / W][K], bias[kBlock / W], dw[kBlock / W][K], db[kBlock / W];
+  BackwardState<T, K> state[kBlock / W];
+  for (int64_t s = 0; s < strips; ++s) {
+    const StripParams<T, K> p(a, r0 + s * W, lanes(s));
+    for (int j = 0; j < K; ++j) {
+      w[s][j] = p.w[j];
+      dw[s][j] = V{};
+    }
+    bias[s] = p.b;
+    db[s] = V{};
+  }
+  const ReverseScalars<T> scalars(a);
+  const int64_t ahead = rows_ahead(strips);
+  for (int64_t batch = b0; batch < b1; ++batch) {
+    const int64_t n0 = batch * a.P + r0;
+    for (int64_t s = 0; s < strips; ++s) state[s] = BackwardState<T, K>::start(g, n0 + s * W, lanes(s));
+    for (int64_t t = a.T_ - 1; t >= 0; --t) {
+      const T* rows[K];
+      for (int j = 0; j < K; ++j) rows[j] = row_of_input(a, t - (K - 1) + j, n0, zeros);
+      const T* h_row = g.h + t * a.M + n0;
+      const T* h_prev_row = t > 0 ? g.h + (t - 1) * a.M + n0 : (a.h0 != nullptr ? a.h0 + n0 : zeros);
+      T* dx_row = g.dx != nullptr ? g.dx + t * a.M + n0 : nullptr;
+      const int64_t next = row_ahead(t, ahead, a.T_, n0, a.P, a.M, batch + 1 == b1, false);
+      auto step = [&](int64_t s, int n) {
+        const int64_t c = s * W;
+        if (next >= 0) {  // what the block reads at that row: x_{t-(K-1)}, H_{t-1}, dS_t; dx_t
+          const int64_t at = next + c;
+          if (at >= (K - 1) * a.M) __builtin_prefetch(a.x + at - (K - 1) * a.M, 0, 3);
+          if (at >= a.M) __builtin_prefetch(g.h + at - a.M, 0, 3);
+          if (g.grad_s != nullptr) __builtin_prefetch(g.grad_s + at, 0, 3);
+          if (g.dx != nullptr && !streaming) __builtin_prefetch(g.dx + at, 1, 3);
+        }
+        V window[K];
+        for (int j = 0; j < K; ++j) window[j] = simd::load(rows[j] + c, n);
+        const V dxv = reverse_step<T, K, kPower, kSlope>(g, scalars, t * a.M + n0 + c, n, w[s], bias[s], window,
+                                                         simd::load(h_row + c, n), simd::load(h_prev_row + c, n),
+                                                         state[s].d_next, state[s].alpha_next, state[s].later, dw[s],
+                                                         db[s]);
+        if (dx_row != nullptr) put(dx_row + c, dxv, n, streaming);
+      };
+      for (int64_t s = 0; s < full; ++s) step(s, W);
+      if (tail > 0) step(full, tail);
+    }
+    for (int64_t s = 0; s < strips; ++s) {
+      finish_strip<T, K>(a, g, w[s], n0 + s * W, lanes(s), state[s].d_next, state[s].alpha_next, state[s].later);
+    }
+  }
+  for (int64_t s = 0; s < strips; ++s) add_lane_sums<T, K>(dw_out, db_out, s, lanes(s), dw[s], db[s]);
+  if (streaming) simd::fence_streaming_stores();
+}
+
+// Whether the backward of a [T, M] layer (M = B x P neurons) runs step by step over a block's strips
+// (backward_rows): when its rows are long (M from 256 KiB), and either its batch rows are far apart (P
+// from 64 KiB) or T >= 8. PARASPIKE_ROW_MAJOR_BYTES=n instead takes every layer with rows from n bytes
+// (tests force each path with it). Measured with two threads, streams from memory, backward ms strip by
+// strip -> step by step:
+//   [T, B, M / B], T x M = 2^23:  M = 1024 4.3 -> 5.7, 16384 3.9 -> 4.3, 65536 4.4 -> 4.3,
+//                                 262144 6.4 -> 4.5, 524288 6.1 -> 4.7
+//   [T, 16, 128, 16, 16] (P = 32768):  T = 3 1.21 -> 1.05, 4 1.57 -> 1.29, 8 3.28 -> 2.37, 32 12.9 -> 7.3
+//   [T, 16, 32768]:                    T = 3 1.52 -> 1.31, 4 2.07 -> 1.62, 8 4.19 -> 2.60, 16 7.54 -> 4.43
+//   [T, 128, 4096] (P = 4096):         T = 3 1.33 -> 1.40, 4 1.62 -> 1.89, 8 2.97 -> 2.96, 32 13.9 -> 9.8
+inline bool backward_by_rows(int64_t row_bytes, int64_t batch_row_bytes, int64_t steps) {
+  const char* forced = std::getenv("PARASPIKE_ROW_MAJOR_BYTES");
+  if (forced != nullptr && *forced != '\0') return row_bytes >= std::atoll(forced);
+  return row_bytes >= (int64_t{256} << 10) && (batch_row_bytes >= (int64_t{64} << 10) || steps >= 8);
+}
+
+// Up to kStripMajorSteps steps: each strip runs its batch rows one after another, with its taps and
+// weight sums in registers, instead of parking and reloading them per batch row (at T = 1-2 that reload
+// was a large part of a strip's work). Prefetch: the unit `ahead` after is the same strip some batch
+// rows on, or the next strip's first rows. (Backward, one thread, [T, 16, 128, 16, 16]: T = 1 1.07 ->
+// 0.75 ms, T = 2 1.49 -> 1.28, T = 3 about the same, T = 4 2.5 -> 2.9, T = 16 11.6 -> 18: one 64-byte
+// line per row and unit, each row on its own page, starves the hardware prefetchers that the batch-row
+// order feeds. [T, 128, 4096]: T = 1 0.97 -> 0.67, T = 2 1.37 -> 1.00.)
+template <typename T, int K, int kPower, int64_t kSlope>
+__attribute__((noinline)) void backward_over_batch_rows(const DsnArgs<T>& args, const BackwardArgs<T>& grads,
+                                                        int64_t r0, int64_t nb, int64_t b0, int64_t b1,
+                                                        T* __restrict dw_out, T* __restrict db_out, bool streaming) {
   using V = simd::Vec<T>;
   constexpr int W = simd::kLanes<T>;
   const DsnArgs<T> a = args;
   const BackwardArgs<T> g = grads;
   const BackwardStrip<T, K, kPower, kSlope> strip{a, g, streaming};
   const int64_t strips = (nb + W - 1) / W;
-  auto add_sums = [&](int64_t s, int n, const V* dw, V db) {
-    for (int j = 0; j < K; ++j) {
-      T* lanes = dw_out + j * kBlock + s * W;
-      simd::store(lanes, simd::load(lanes, n) + dw[j], n);
+  const int64_t rows = b1 - b0, ahead = std::max<int64_t>(1, (16 + a.T_ - 1) / a.T_);
+  for (int64_t s = 0; s < strips; ++s) {
+    const int n = static_cast<int>(std::min<int64_t>(W, nb - s * W));
+    const StripParams<T, K> params(a, r0 + s * W, n);
+    V dw[K] = {}, db{};
+    for (int64_t batch = b0; batch < b1; ++batch) {
+      const int64_t off = batch * a.P + r0 + s * W, j = batch - b0 + ahead;
+      const int64_t s_next = s + j / rows, b_next = b0 + j % rows;
+      const NextUnit next = s_next < strips ? NextUnit::at(0, (b_next - batch) * a.P + (s_next - s) * W, 0, a.T_)
+                                            : NextUnit{};
+      BackwardState<T, K> st = strip.start(off, n);
+      strip.run(params, off, n, 0, a.T_, st, dw, db, next);
+      strip.finish(params, off, n, st);
     }
-    simd::store(db_out + s * W, simd::load(db_out + s * W, n) + db, n);
-  };
-  const int64_t tiles = (a.T_ + kTile - 1) / kTile;
-  if (a.T_ <= kStripMajorSteps) {
-    // Few steps: each strip runs its batch rows one after another, with its taps and weight sums in
-    // registers, instead of parking and reloading them per batch row (at T = 1-2 that reload was a
-    // large part of a strip's work). Prefetch: the unit `ahead` after is the same strip some batch
-    // rows on, or the next strip's first rows. (Backward, one thread, [T, 16, 128, 16, 16]: T = 1
-    // 1.07 -> 0.75 ms, T = 2 1.49 -> 1.28, T = 3 about the same, T = 4 2.5 -> 2.9, T = 16 11.6 -> 18:
-    // one 64-byte line per row and unit, each row on its own page, starves the hardware prefetchers
-    // that the batch-row order feeds. [T, 128, 4096]: T = 1 0.97 -> 0.67, T = 2 1.37 -> 1.00.)
-    const int64_t rows = b1 - b0, ahead = std::max<int64_t>(1, (16 + a.T_ - 1) / a.T_);
-    for (int64_t s = 0; s < strips; ++s) {
-      const int n = static_cast<int>(std::min<int64_t>(W, nb - s * W));
-      const StripParams<T, K> params(a, r0 + s * W, n);
-      V dw[K] = {}, db{};
-      for (int64_t batch = b0; batch < b1; ++batch) {
-        const int64_t off = batch * a.P + r0 + s * W, j = batch - b0 + ahead;
-        const int64_t s_next = s + j / rows, b_next = b0 + j % rows;
-        const NextUnit next = s_next < strips ? NextUnit::at(0, (b_next - batch) * a.P + (s_next - s) * W, 0, a.T_)
-                                              : NextUnit{};
-        BackwardState<T, K> st = strip.start(off, n);
-        strip.run(params, off, n, 0, a.T_, st, dw, db, next);
-        strip.finish(params, off, n, st);
-      }
-      add_sums(s, n, dw, db);
-    }
-    if (streaming) simd::fence_streaming_stores();
+    add_lane_sums<T, K>(dw_out, db_out, s, n, dw, db);
+  }
+  if (streaming) simd::fence_streaming_stores();
+}
+
+// One group: the block of nb neurons at row offset r0, for batch rows [b0, b1); adds the group's
+// weight and bias gradients to dw_out [K][kBlock] and db_out [kBlock] (lane order). Up to
+// kStripMajorSteps steps, strip by strip over the batch rows; else step by step (backward_rows) when
+// `by_rows`, or strip by strip in tiles of kTile steps.
+template <typename T, int K, int kPower, int64_t kSlope>
+void backward_strips(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64_t r0, int64_t nb, int64_t b0,
+                     int64_t b1, T* __restrict dw_out, T* __restrict db_out, bool streaming, bool by_rows) {
+  if (args.T_ <= kStripMajorSteps) {
+    backward_over_batch_rows<T, K, kPower, kSlope>(args, grads, r0, nb, b0, b1, dw_out, db_out, streaming);
     return;
   }
+  if (by_rows) {
+    backward_rows<T, K, kPower, kSlope>(args, grads, r0, nb, b0, b1, dw_out, db_out, streaming);
+    return;
+  }
+  using V = simd::Vec<T>;
+  constexpr int W = simd::kLanes<T>;
+  const DsnArgs<T> a = args;
+  const BackwardArgs<T> g = grads;
+  const BackwardStrip<T, K, kPower, kSlope> strip{a, g, streaming};
+  const int64_t strips = (nb + W - 1) / W;
+  const int64_t tiles = (a.T_ + kTile - 1) / kTile;
   BackwardState<T, K> state[kBlock / W];
   V dw[kBlock / W][K] = {}, db[kBlock / W] = {};
   for (int64_t batch = b0; batch < b1; ++batch) {
     const int64_t n0 = batch * a.P + r0;
-    for (int64_t s = 0; s < strips; ++s) state[s] = strip.start(n0 + s * W, static_cast<int>(std::min<int64_t>(W, nb - s * W)));
+    for (int64_t s = 0; s < strips; ++s) {
+      state[s] = strip.start(n0 + s * W, static_cast<int>(std::min<int64_t>(W, nb - s * W)));
+    }
     for (int64_t tile = tiles - 1; tile >= 0; --tile) {
       const int64_t t0 = tile * kTile, t1 = std::min(a.T_, t0 + kTile);
       const int64_t ahead = units_ahead(t1 - t0, strips);
       for (int64_t s = 0; s < strips; ++s) {
         const int n = static_cast<int>(std::min<int64_t>(W, nb - s * W));
-        const NextUnit next = unit_ahead(s, strips, ahead, t0, t1, a.T_, batch + 1 == b1, a.P, W, false);
+        const NextUnit next = unit_ahead(s, strips, ahead, t0, t1, a.T_, batch + 1 == b1, a.P, W);
         strip.run(StripParams<T, K>(a, r0 + s * W, n), n0 + s * W, n, t0, t1, state[s], dw[s], db[s], next);
       }
     }
@@ -413,7 +584,9 @@ void backward_strips(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64
       strip.finish(StripParams<T, K>(a, r0 + s * W, n), n0 + s * W, n, state[s]);
     }
   }
-  for (int64_t s = 0; s < strips; ++s) add_sums(s, static_cast<int>(std::min<int64_t>(W, nb - s * W)), dw[s], db[s]);
+  for (int64_t s = 0; s < strips; ++s) {
+    add_lane_sums<T, K>(dw_out, db_out, s, static_cast<int>(std::min<int64_t>(W, nb - s * W)), dw[s], db[s]);
+  }
   if (streaming) simd::fence_streaming_stores();
 }
 

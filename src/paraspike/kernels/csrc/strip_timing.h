@@ -124,9 +124,10 @@ inline std::vector<double> strip_timing(int64_t steps, int64_t batch, int64_t ch
       forward_strips<float, 4, 4, false>(a, r0, kBlock, 0, batch, spikes.data(), h.data(), h_last.data(), false);
     }
   };
+  const bool by_rows = backward_by_rows(M * int64_t{4}, P * int64_t{4}, steps);  // as the op decides
   auto backward = [&] {
     for (int64_t r0 = 0; r0 < P; r0 += kBlock) {
-      backward_strips<float, 4, 4, kRectSTE>(a, g, r0, kBlock, 0, batch, dw.data(), db.data(), false);
+      backward_strips<float, 4, 4, kRectSTE>(a, g, r0, kBlock, 0, batch, dw.data(), db.data(), false, by_rows);
     }
   };
   const double vector_steps = static_cast<double>(TM) / simd::kLanes<float>;
