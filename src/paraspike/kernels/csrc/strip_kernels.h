@@ -205,10 +205,11 @@ inline int64_t row_ahead(int64_t t, int64_t ahead, int64_t T, int64_t n0, int64_
 // step over all the block's strips (up to 1 KiB of consecutive lines per row of each stream), the
 // strips' potentials and parameters in small arrays. This order reads and writes each row as one run
 // of lines, which the hardware prefetchers follow; a strip running its own steps (as the backward
-// below) touches one line per row, each on its own page. One thread, [T, B, 16, 16, 16] (bench
-// strip_cycles), cycles per 16-lane vector-step, strip by strip -> step by step: B = 128 (streams in
-// memory) T = 8 67.8 -> 43.1, T = 32 58.2 -> 38.6; B = 1 (in L1/L2) T = 8 36.4 -> 34.4, T = 32 34.9 ->
-// 33.2. The arithmetic is the same, operation for operation: results are identical.
+// below) touches one line per row, each on its own page. One thread, [T, B, 16, 16, 16] (`python -m
+// paraspike.bench.strip_cycles --steps 1 2 4 8 32 --batch B --rounds 7`, on 33ba93c and after), cycles
+// per 16-lane vector-step, strip by strip -> step by step: B = 128 (streams in memory) T = 1 51.4 ->
+// 37.4, T = 8 70.8 -> 40.5, T = 32 67.6 -> 36.0; B = 1 (in L1/L2) T = 1 49.1 -> 45.1, T = 8 36.6 ->
+// 33.6, T = 32 35.5 -> 32.9. The arithmetic is the same, operation for operation: results are identical.
 template <typename T, int K, int kPower, bool kBinary>
 void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, int64_t b1, T* spikes, T* h_out,
                     T* h_last, bool streaming) {
@@ -491,14 +492,20 @@ __attribute__((noinline)) void backward_rows(const DsnArgs<T>& args, const Backw
 
 // Whether the backward of a [T, M] layer (M = B x P neurons) runs step by step over a block's strips
 // (backward_rows): when its rows are long (M from 256 KiB), and either its batch rows are far apart (P
-// from 64 KiB) or T >= 8. PARASPIKE_ROW_MAJOR_BYTES=n instead takes every layer with rows from n bytes
-// (tests force each path with it). Measured with two threads, streams from memory, backward ms strip by
-// strip -> step by step:
-//   [T, B, M / B], T x M = 2^23:  M = 1024 4.3 -> 5.7, 16384 3.9 -> 4.3, 65536 4.4 -> 4.3,
-//                                 262144 6.4 -> 4.5, 524288 6.1 -> 4.7
-//   [T, 16, 128, 16, 16] (P = 32768):  T = 3 1.21 -> 1.05, 4 1.57 -> 1.29, 8 3.28 -> 2.37, 32 12.9 -> 7.3
-//   [T, 16, 32768]:                    T = 3 1.52 -> 1.31, 4 2.07 -> 1.62, 8 4.19 -> 2.60, 16 7.54 -> 4.43
-//   [T, 128, 4096] (P = 4096):         T = 3 1.33 -> 1.40, 4 1.62 -> 1.89, 8 2.97 -> 2.96, 32 13.9 -> 9.8
+// from 64 KiB) or T >= 8. PARASPIKE_ROW_MAJOR_BYTES=n instead takes every layer with rows from n
+// bytes (tests force each path with it). Backward ms, strip by strip -> step by step, two threads
+// (`PARASPIKE_ROW_MAJOR_BYTES=4611686018427387904` and `=0 paraspike bench speed --suite layers --steps 3 4
+// 8 16 32 --layouts conv dense --only DSN-int --repeats 9 --min-time 1`, results/backward_order/):
+//   conv [T, 16, 128, 16, 16] (P = 128 KiB):  T = 3 0.88 -> 0.89, 4 1.23 -> 1.14, 8 2.27 -> 2.12,
+//                                             16 5.94 -> 3.99, 32 13.2 -> 7.6
+//   dense [T, 128, 4096] (P = 16 KiB):        T = 3 1.21 -> 1.29, 4 1.82 -> 1.75, 8 3.04 -> 2.99,
+//                                             16 4.55 -> 5.30, 32 12.7 -> 9.5
+// (T = 8-16 with short batch rows is a toss-up: in the layer suite, every model interleaved, so from
+// colder caches, dense T = 16 took 8.9 ms with rows and 8.4 with strips, T = 8 5.0 and 6.0.)
+// Short rows (long sequences over few neurons) keep the strips: a tile of a strip's steps is then one
+// compact region the prefetchers follow (`paraspike bench speed --lengths 2048 16384 --neurons 1024
+// --only "DSN-int [cpu]" --repeats 9 --min-time 1`, [T, 8, 128], backward as now -> with
+// PARASPIKE_ROW_MAJOR_BYTES=0: T = 2048 1.04 -> 1.40 ms, T = 16384 9.0 -> 12.1 ms).
 inline bool backward_by_rows(int64_t row_bytes, int64_t batch_row_bytes, int64_t steps) {
   const char* forced = std::getenv("PARASPIKE_ROW_MAJOR_BYTES");
   if (forced != nullptr && *forced != '\0') return row_bytes >= std::atoll(forced);
