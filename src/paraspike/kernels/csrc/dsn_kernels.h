@@ -34,10 +34,12 @@ struct DsnArgs {
   T min_sigmoid = 0;  // sigmoid floor so that alpha = s^power stays above exp(kMinLog)
   int power = 0;      // 1/tau when it is 1, 2 or 4 (specialised kernels), else 0
 
-  // Row t (t >= -(K-1)) of the input, offset to neuron n0; zeros before the start without history.
+  // Row t of the input, offset to neuron n0: x's row, a history row, or `zeros` before the start without
+  // history and before the history's K - 1 rows (kernels that run a layer with more taps than its own
+  // K, its leading taps zero, read rows from t = -(taps-1)).
   const T* row(int64_t t, int64_t n0, const T* zeros) const {
     if (t >= 0) return x + t * M + n0;
-    return hist != nullptr ? hist + (t + K - 1) * M + n0 : zeros;
+    return hist != nullptr && t >= 1 - K ? hist + (t + K - 1) * M + n0 : zeros;
   }
 };
 

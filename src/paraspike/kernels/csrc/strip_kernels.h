@@ -102,14 +102,12 @@ inline simd::Vec<T> strip_slope(simd::Vec<T> hv, T vth, T max_spike, T sur_alpha
   }
 }
 
-// Row t (t >= -(kStripTaps-1)) of the input for a strip at neuron `off`, n lanes: zeros before the
-// history (a layer with fewer taps than the kernel has a.K - 1 history rows; its leading taps are
-// zero) and before the start without history.
+// Row t (t >= -(kStripTaps-1)) of the input for a strip at neuron `off`, n lanes (DsnArgs::row: zeros
+// before the history rows and before the start without history).
 template <typename T>
 inline simd::Vec<T> input_row(const DsnArgs<T>& a, int64_t t, int64_t off, int n) {
-  if (t >= 0) return simd::load(a.x + t * a.M + off, n);
-  if (a.hist != nullptr && t >= 1 - a.K) return simd::load(a.hist + (t + a.K - 1) * a.M + off, n);
-  return simd::Vec<T>{};
+  const T* row = a.row(t, off, nullptr);
+  return row != nullptr ? simd::load(row, n) : simd::Vec<T>{};
 }
 
 // The decay conv's taps and bias for a strip (parameter column poff, n lanes).
@@ -174,14 +172,20 @@ inline int64_t units_ahead(int64_t steps, int64_t strips) {
 }
 
 // ----------------------------------------------------------------------------------------- forward
-// Row t (t >= -(kStripTaps-1)) of the input at the block that starts at neuron n0: x's row, a history
-// row, or `zeros` (at least a block long) before the history or the start (see input_row).
-template <typename T>
-inline const T* row_of_input(const DsnArgs<T>& a, int64_t t, int64_t n0, const T* zeros) {
-  if (t >= 0) return a.x + t * a.M + n0;
-  if (a.hist != nullptr && t >= 1 - a.K) return a.hist + (t + a.K - 1) * a.M + n0;
-  return zeros;
-}
+// The conv taps and bias of each strip of the block of nb neurons at parameter column r0, kept for the
+// step-by-step loops (which run every strip at each step).
+template <typename T, int K>
+struct BlockTaps {
+  simd::Vec<T> w[kBlock / simd::kLanes<T>][K], b[kBlock / simd::kLanes<T>];
+  BlockTaps(const DsnArgs<T>& a, int64_t r0, int64_t nb) {
+    constexpr int W = simd::kLanes<T>;
+    for (int64_t s = 0; s * W < nb; ++s) {
+      const StripParams<T, K> p(a, r0 + s * W, static_cast<int>(std::min<int64_t>(W, nb - s * W)));
+      for (int j = 0; j < K; ++j) w[s][j] = p.w[j];
+      b[s] = p.b;
+    }
+  }
+};
 
 // Rows a block prefetches ahead of the row it runs: about 32 strip-steps (a memory latency or more).
 inline int64_t rows_ahead(int64_t strips) { return std::max<int64_t>(2, (32 + strips - 1) / strips); }
@@ -222,19 +226,15 @@ void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, 
   const int64_t full = nb / W, strips = (nb + W - 1) / W, ahead = rows_ahead(strips);
   const int tail = static_cast<int>(nb - full * W);
   auto lanes = [&](int64_t s) { return static_cast<int>(std::min<int64_t>(W, nb - s * W)); };
-  alignas(64) static thread_local T zeros[kBlock] = {};
-  V state[kBlock / W], w[kBlock / W][K], bias[kBlock / W];
-  for (int64_t s = 0; s < strips; ++s) {
-    const StripParams<T, K> p(a, r0 + s * W, lanes(s));
-    for (int j = 0; j < K; ++j) w[s][j] = p.w[j];
-    bias[s] = p.b;
-  }
+  const T* zeros = zero_row<T>();
+  const BlockTaps<T, K> taps(a, r0, nb);
+  V state[kBlock / W];
   for (int64_t batch = b0; batch < b1; ++batch) {
     const int64_t n0 = batch * a.P + r0;
     for (int64_t s = 0; s < strips; ++s) state[s] = a.h0 != nullptr ? simd::load(a.h0 + n0 + s * W, lanes(s)) : V{};
     for (int64_t t = 0; t < a.T_; ++t) {
       const T* rows[K];  // rows[j] = x_{t-(K-1)+j}
-      for (int j = 0; j < K; ++j) rows[j] = row_of_input(a, t - (K - 1) + j, n0, zeros);
+      for (int j = 0; j < K; ++j) rows[j] = a.row(t - (K - 1) + j, n0, zeros);
       T* s_row = spikes + t * a.M + n0;
       T* h_row = h_out != nullptr ? h_out + t * a.M + n0 : nullptr;
       const int64_t next = row_ahead(t, ahead, a.T_, n0, a.P, a.M, batch + 1 == b1, true);
@@ -247,10 +247,10 @@ void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, 
             if (h_out != nullptr) __builtin_prefetch(h_out + next + c, 1, 3);
           }
         }
-        V z = bias[s];
-        for (int j = 0; j < K - 1; ++j) z = w[s][j] * simd::load(rows[j] + c, n) + z;
+        V z = taps.b[s];
+        for (int j = 0; j < K - 1; ++j) z = taps.w[s][j] * simd::load(rows[j] + c, n) + z;
         const V xt = simd::load(rows[K - 1] + c, n);
-        z = w[s][K - 1] * xt + z;
+        z = taps.w[s][K - 1] * xt + z;
         V alpha, one_minus_alpha, one_minus_sig;
         strip_decay<T, kPower>(z, a.min_sigmoid, a.inv_tau, alpha, one_minus_alpha, one_minus_sig);
         const V x_clean = xt * T(0) + xt;  // +-inf -> NaN
@@ -438,18 +438,10 @@ __attribute__((noinline)) void backward_rows(const DsnArgs<T>& args, const Backw
   const int64_t full = nb / W, strips = (nb + W - 1) / W;
   const int tail = static_cast<int>(nb - full * W);
   auto lanes = [&](int64_t s) { return static_cast<int>(std::min<int64_t>(W, nb - s * W)); };
-  alignas(64) static thread_local T zeros[kBlock] = {};
-  V w[kBlock / W][K], bias[kBlock / W], dw[kBlock / W][K], db[kBlock / W];
+  const T* zeros = zero_row<T>();
+  const BlockTaps<T, K> taps(a, r0, nb);
+  V dw[kBlock / W][K] = {}, db[kBlock / W] = {};
   BackwardState<T, K> state[kBlock / W];
-  for (int64_t s = 0; s < strips; ++s) {
-    const StripParams<T, K> p(a, r0 + s * W, lanes(s));
-    for (int j = 0; j < K; ++j) {
-      w[s][j] = p.w[j];
-      dw[s][j] = V{};
-    }
-    bias[s] = p.b;
-    db[s] = V{};
-  }
   const ReverseScalars<T> scalars(a);
   const int64_t ahead = rows_ahead(strips);
   for (int64_t batch = b0; batch < b1; ++batch) {
@@ -457,7 +449,7 @@ __attribute__((noinline)) void backward_rows(const DsnArgs<T>& args, const Backw
     for (int64_t s = 0; s < strips; ++s) state[s] = BackwardState<T, K>::start(g, n0 + s * W, lanes(s));
     for (int64_t t = a.T_ - 1; t >= 0; --t) {
       const T* rows[K];
-      for (int j = 0; j < K; ++j) rows[j] = row_of_input(a, t - (K - 1) + j, n0, zeros);
+      for (int j = 0; j < K; ++j) rows[j] = a.row(t - (K - 1) + j, n0, zeros);
       const T* h_row = g.h + t * a.M + n0;
       const T* h_prev_row = t > 0 ? g.h + (t - 1) * a.M + n0 : (a.h0 != nullptr ? a.h0 + n0 : zeros);
       T* dx_row = g.dx != nullptr ? g.dx + t * a.M + n0 : nullptr;
@@ -473,7 +465,7 @@ __attribute__((noinline)) void backward_rows(const DsnArgs<T>& args, const Backw
         }
         V window[K];
         for (int j = 0; j < K; ++j) window[j] = simd::load(rows[j] + c, n);
-        const V dxv = reverse_step<T, K, kPower, kSlope>(g, scalars, t * a.M + n0 + c, n, w[s], bias[s], window,
+        const V dxv = reverse_step<T, K, kPower, kSlope>(g, scalars, t * a.M + n0 + c, n, taps.w[s], taps.b[s], window,
                                                          simd::load(h_row + c, n), simd::load(h_prev_row + c, n),
                                                          state[s].d_next, state[s].alpha_next, state[s].later, dw[s],
                                                          db[s]);
@@ -483,7 +475,8 @@ __attribute__((noinline)) void backward_rows(const DsnArgs<T>& args, const Backw
       if (tail > 0) step(full, tail);
     }
     for (int64_t s = 0; s < strips; ++s) {
-      finish_strip<T, K>(a, g, w[s], n0 + s * W, lanes(s), state[s].d_next, state[s].alpha_next, state[s].later);
+      finish_strip<T, K>(a, g, taps.w[s], n0 + s * W, lanes(s), state[s].d_next, state[s].alpha_next,
+                         state[s].later);
     }
   }
   for (int64_t s = 0; s < strips; ++s) add_lane_sums<T, K>(dw_out, db_out, s, lanes(s), dw[s], db[s]);
