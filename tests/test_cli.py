@@ -201,9 +201,36 @@ def test_bench_speed_layer_suite_reports_ratios_floor_multiples_and_targets(tmp_
     assert all(r["time_vs_dsn"] == 1.0 for r in dsn)
     assert len(data["targets"]) == 4 and all("verdict" in t for t in data["targets"])
     assert all(row["page_faults"] >= 0 for row in data["rows"])
+    for row in data["rows"]:  # the kernel's loops alone: arithmetic, a lower bound for the DSN layers
+        assert 0 < row["kernel_loops_s"] < min(r["total_s"] for r in dsn)
     report = (tmp_path / "bench_layers_cpu.md").read_text()
     assert "## dense layer, shape [T, 128, 4096]" in report and "| copy |" in report
+    assert "| *DSN-int kernel loops alone (arithmetic, memory free) [multiple of the floor]* |" in report
     assert "Page faults per forward + backward, dense" in report
+
+
+def test_layer_floor_target_names_the_shapes_whose_arithmetic_alone_is_above_twice_the_floor():
+    from paraspike.bench.layers_report import layer_targets
+
+    def row(steps: int, total: float, loops: float) -> dict[str, object]:
+        return {
+            "model": "DSN-int",
+            "layout": "conv",
+            "T": steps,
+            "status": "ok",
+            "total_s": total,
+            "floor_s": 1.0,
+            "floor_multiple": total,
+            "kernel_loops_s": loops,
+        }
+
+    result = {"models": {"DSN-int": {"family": "dsn"}}, "rows": [row(2, 7.0, 2.9), row(4, 2.6, 1.3), row(1, 9, 9)]}
+    floor = next(t for t in layer_targets(result) if "DSN-int within 2x" in str(t["target"]))
+    assert floor["value"] == 7.0 and str(floor["verdict"]).startswith("MISSED (worst 7.00x at conv T=2")
+    assert "memory free: 2.90x the floor at conv T=2, shapes above 2x: conv T=2)" in str(floor["verdict"])
+    result["rows"] = [row(2, 1.9, 1.2)]  # T = 1 is outside the target; no loops above 2x
+    floor = next(t for t in layer_targets(result) if "DSN-int within 2x" in str(t["target"]))
+    assert str(floor["verdict"]).startswith("met") and "shapes above 2x: none" in str(floor["verdict"])
 
 
 class _FreshBufferLayer(torch.nn.Module):

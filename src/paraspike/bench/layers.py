@@ -15,6 +15,10 @@ neuron-step (forward: read x, write spikes and H; backward: read the spike gradi
 dx), over the copy bandwidth measured in the same run by a copy that moves as many bytes (a buffer
 of 3.5 floats per neuron-step, read and written: a smaller buffer would stay in cache and copy faster
 than the layer's working set can move).
+
+On the CPU each shape also gets the time of the DSN kernel's loops alone (:func:`kernel_loops_seconds`:
+its arithmetic on data in L2, spread over the threads): where that is itself near or above twice the
+memory-traffic floor, the floor target is out of reach of the arithmetic, whatever the memory access.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ import torch
 from torch import nn
 
 from paraspike.bench.common import machine_info, spikingjelly_lif_implementation
+from paraspike.bench.strip_cycles import STAGGERED, time_strips
 from paraspike.bench.timing import copy_bandwidth, time_layers_interleaved
 from paraspike.neurons import DSN, LIF, PLIF, PSN, SlidingPSN
 
-__all__ = ["LAYER_SHAPES", "LayerModel", "layer_models", "run_layer_benchmark", "FLOOR_BYTES"]
+__all__ = ["LAYER_SHAPES", "LayerModel", "layer_models", "run_layer_benchmark", "kernel_loops_seconds", "FLOOR_BYTES"]
 
 FLOOR_BYTES = 28  # per neuron-step, forward + backward (see the module doc)
 LAYOUTS: dict[str, Callable[[int], tuple[int, ...]]] = {
@@ -103,6 +108,27 @@ def layer_models(device: torch.device) -> tuple[list[LayerModel], list[str]]:
     return models, notes
 
 
+def kernel_loops_seconds(shape: tuple[int, ...], threads: int, rounds: int = 5) -> float | None:
+    """Seconds the DSN-int layer's fused-kernel loops alone would take for ``shape`` forward+backward if
+    memory cost nothing: their nanoseconds per neuron-step on one thread, measured on a layer of 32 K
+    neuron-steps whose streams stay in L2 (``[T, B, C, 16, 16]`` with ``B = min(16, 128 // T)`` and ``C =
+    8 // T`` (each at least 1), so per-strip costs spread over batch rows as in the suite's shapes; no
+    dispatcher, autograd, thread pool or allocator: :mod:`paraspike.bench.strip_cycles`), times the
+    shape's neuron-steps, over ``threads`` (perfect scaling). A lower bound for the layer: with the
+    memory-traffic floor it says whether a target is out of reach of the arithmetic itself. None where
+    the CPU kernels are unavailable."""
+    steps = shape[0]
+    neuron_steps = 1
+    for size in shape:
+        neuron_steps *= size
+    try:
+        row = time_strips(steps, min(16, max(1, 128 // steps)), max(1, 8 // steps), rounds, STAGGERED)
+    except RuntimeError:  # no compiler, or the kernels failed to build
+        return None
+    per_step_ns = row["forward_ns_per_neuron_step"] + row["backward_ns_per_neuron_step"]
+    return per_step_ns * 1e-9 * neuron_steps / max(1, threads)
+
+
 def run_layer_benchmark(
     device: str = "cpu",
     steps: tuple[int, ...] = DEFAULT_STEPS,
@@ -114,7 +140,8 @@ def run_layer_benchmark(
     on_step: Callable[[dict[str, object]], None] | None = None,
 ) -> dict[str, object]:
     """Time every model at every layer shape; returns the JSON-ready result (``on_step`` is called
-    with it after each shape; ``result["complete"]`` is False until the last)."""
+    with it after each shape, and once more at the end, when ``result["complete"]`` turns True; on the
+    CPU the kernel-loops times are added then)."""
     dev = torch.device(device)
     models, notes = layer_models(dev)
     if only:
@@ -134,7 +161,7 @@ def run_layer_benchmark(
         "complete": False,
     }
     plan = [(layout, LAYOUTS[layout](t)) for layout in layouts for t in steps]
-    for index, (layout, shape) in enumerate(plan):
+    for layout, shape in plan:
         elements = 1
         for size in shape:
             elements *= size
@@ -164,10 +191,29 @@ def run_layer_benchmark(
                 row["time_vs_dsn"] = float(row["total_s"]) / float(reference["DSN-int"]["total_s"])
         rows.extend(here)
         _print_shape(here, layout, shape, bandwidth, floor_s)
-        result["complete"] = index == len(plan) - 1
         if on_step is not None:
             on_step(result)
+    if dev.type == "cpu":  # after every timed round, so its own buffers do not change the allocator's state there
+        _add_kernel_loops(rows, plan)
+    result["complete"] = True
+    if on_step is not None:
+        on_step(result)
     return result
+
+
+def _add_kernel_loops(rows: list[dict[str, object]], plan: list[tuple[str, tuple[int, ...]]]) -> None:
+    """Adds ``kernel_loops_s`` (:func:`kernel_loops_seconds`) to every row of each shape and prints it."""
+    print("\nDSN-int kernel loops alone (arithmetic on data in L2, one thread's time over the threads):", flush=True)
+    for layout, shape in plan:
+        loops = kernel_loops_seconds(shape, torch.get_num_threads())
+        if loops is None:
+            print("  not measured: the CPU kernels are unavailable", flush=True)
+            return
+        here = [row for row in rows if row["layout"] == layout and row["T"] == shape[0]]
+        for row in here:
+            row["kernel_loops_s"] = loops
+        floor = float(here[0]["floor_s"])  # type: ignore[arg-type]
+        print(f"  {layout} {list(shape)}: {loops * 1e3:.2f} ms, {loops / floor:.2f}x the floor", flush=True)
 
 
 def _print_shape(

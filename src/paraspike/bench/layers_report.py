@@ -56,6 +56,14 @@ def layer_targets(result: Result) -> list[dict[str, object]]:
             verdict = "met" if worst_floor[0] <= 2.0 else "MISSED"
             stretch = "stretch met" if worst_floor[0] <= 1.3 else "stretch not met"
             detail = f"worst {worst_floor[0]:.2f}x at {worst_floor[1]}; best {min(multiples)[0]:.2f}x; {stretch}"
+            loops = _loops_multiples(result, dsn, shapes)
+            if loops:
+                most, where_most = max(loops)
+                above = ", ".join(where for multiple, where in loops if multiple > 2.0) or "none"
+                detail += (
+                    f"; the DSN-int kernel's loops alone, memory free: {most:.2f}x the floor at {where_most}, "
+                    f"shapes above 2x: {above}"
+                )
         else:
             verdict, detail, worst_floor = "not measured", "", (None, "")
         checks.append(
@@ -67,6 +75,21 @@ def layer_targets(result: Result) -> list[dict[str, object]]:
             }
         )
     return checks
+
+
+def _loops_multiples(result: Result, dsn: str, shapes: list[tuple[str, int]]) -> list[tuple[float, str]]:
+    """The DSN-int kernel's loops alone (arithmetic, memory free) as multiples of the floor, where measured
+    (the same for both DSN rows: DSN-bin's loops do a little less)."""
+    return [
+        (float(row["kernel_loops_s"]) / float(row["floor_s"]), f"{layout} T={steps}")
+        for layout, steps in shapes
+        if (row := _find(result, dsn, layout, steps)) is not None and "kernel_loops_s" in row
+    ]
+
+
+def _loops_cell(row: dict[str, object]) -> str:
+    loops = float(row["kernel_loops_s"])  # type: ignore[arg-type]
+    return f"{loops * 1e3:.3g} ms [{loops / float(row['floor_s']):.1f}]"  # type: ignore[arg-type]
 
 
 def _cell(row: dict[str, object] | None) -> str:
@@ -96,6 +119,14 @@ def layer_markdown(result: Result) -> str:
         "neuron-step over the bandwidth of a copy that moves as many bytes, measured in the same run].",
         "",
     ]
+    if any("kernel_loops_s" in row for row in _rows(result)):
+        lines += [
+            "Kernel loops alone: the DSN-int fused kernel's forward and backward loops on a layer of 32 K "
+            "neuron-steps whose streams stay in L2, one thread, no dispatcher, autograd or allocator (as `python -m "
+            "paraspike.bench.strip_cycles`), scaled to the shape and divided by the threads: the layer's time if "
+            "memory cost nothing, a lower bound.",
+            "",
+        ]
     if result.get("allocator"):
         lines += [f"Allocator: {result['allocator']}.", ""]
     if not result.get("complete", True):
@@ -121,6 +152,12 @@ def layer_markdown(result: Result) -> str:
             )
             + " |"
         )
+        if any(r is not None and "kernel_loops_s" in r for r in floors):
+            lines.append(
+                "| *DSN-int kernel loops alone (arithmetic, memory free) [multiple of the floor]* | "
+                + " | ".join("-" if r is None or "kernel_loops_s" not in r else _loops_cell(r) for r in floors)
+                + " |"
+            )
         lines.append("")
         lines += _fault_table(result, layout, steps)
     lines += ["## Models", ""]

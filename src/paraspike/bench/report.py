@@ -58,6 +58,12 @@ def _layers_table(result: dict, layout: str, models: list[str]) -> list[str]:
         + " | ".join(f"{_ms(r['floor_s'])} ({r['copy_bandwidth_gbs']:.0f})" for r in floors)
         + " |"
     )
+    if all("kernel_loops_s" in r for r in floors):
+        lines.append(
+            "| *DSN-int kernel loops alone [multiple of the floor]* | "
+            + " | ".join(f"{_ms(r['kernel_loops_s'])} [{r['kernel_loops_s'] / r['floor_s']:.1f}]" for r in floors)
+            + " |"
+        )
     return lines
 
 
@@ -287,7 +293,15 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
             "One neuron layer, float32, forward + backward, models timed interleaved (each round runs every model "
             "once; medians over the rounds). Cells: time (relative to the DSN-int; above 1 = slower than the DSN) "
             f"[multiple of the memory-traffic floor: {result['floor_bytes_per_neuron_step']} bytes per neuron-step "
-            "over the bandwidth of a copy moving as many bytes, measured in the same run].",
+            "over the bandwidth of a copy moving as many bytes, measured in the same run]."
+            + (
+                " *Kernel loops alone*: the DSN-int fused kernel's forward and backward loops on a layer of 32 K "
+                "neuron-steps whose streams stay in L2, one thread, no dispatcher, autograd or allocator (as "
+                "`python -m paraspike.bench.strip_cycles`), scaled to the shape and divided by the threads: the "
+                "layer's time if memory cost nothing."
+                if any("kernel_loops_s" in r for r in result["rows"])
+                else ""
+            ),
             "",
         ]
         for layout in ("conv", "dense"):
