@@ -68,8 +68,9 @@ inline void strip_decay(simd::Vec<T> z, T min_sigmoid, T inv_tau, simd::Vec<T>& 
 // where the running sum is four FMAs (the inputs are all loads, ready together, and the logit heads
 // each step's longest chain of dependent operations: the exp, the reciprocal, the powers, the update
 // and the firing). The forward and the reverse pass both sum it here, so both see the same z. One
-// thread, `python -m paraspike.bench.strip_cycles --steps 2 4 8 --batch 16 --rounds 9`, forward cycles
-// per vector-step, running sum -> tree: T = 2 34.6 -> 31.8, T = 4 34.1 -> 31.0, T = 8 34.5 -> 30.9.
+// thread, `python -m paraspike.bench.strip_cycles --steps 2 4 8 --batch 16 --rounds 9`, the two
+// alternated twice, forward cycles per vector-step, running sum -> tree: T = 2 33.3-33.5 -> 32.4-32.7,
+// T = 4 33.3-33.7 -> 31.8-32.1, T = 8 33.2-33.4 -> 32.1-32.7.
 template <int K, typename V>
 __attribute__((always_inline)) inline V decay_logit(const V* w, const V* x, V b) {
   if constexpr (K == 4) {
@@ -259,7 +260,7 @@ void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, 
       const int64_t next = row_ahead(t, ahead, a.T_, n0, a.P, a.M, batch + 1 == b1, true);
       // exact: V_th a power of two, so H / V_th is H * (1 / V_th) exactly, and the firing's H / V_th + 1/2
       // is one FMA (a run-time choice between the two quotients kept them apart: a multiply and an add
-      // on each step's chain; T = 2-32 forward 32.1-32.6 -> 31.0-31.9 cycles per vector-step)
+      // on each step's chain; T = 2-32 forward 32.0-32.6 -> 30.8-31.9 cycles per vector-step)
       auto step = [&](int64_t s, int n, auto exact) {
         const int64_t c = s * W;
         if (next >= 0) {
