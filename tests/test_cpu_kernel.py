@@ -60,6 +60,9 @@ CONFIGS = [
     ({"max_spike": 4, "tau": 0.5}, (20, 2, 4, 3)),
     ({"max_spike": 2, "tau": 1.0, "v_threshold": 0.5}, (16, 2, 6)),
     ({"max_spike": 3, "tau": 0.3}, (25, 2, 4)),  # 1/tau not an integer: the exp/log path
+    # V_th not a power of two: H / V_th is a division, not a product with 1 / V_th (the forward's other branch)
+    ({"max_spike": 4, "v_threshold": 0.7}, (9, 2, 3, 4, 4)),
+    ({"max_spike": 1, "v_threshold": 1.3, "surrogate": "atan"}, (6, 2, 40)),
     ({"max_spike": 1, "surrogate": "atan"}, (33, 2, 5)),
     ({"max_spike": 1, "surrogate": "sigmoid", "surrogate_alpha": 3.0}, (19, 3, 4)),
     ({"max_spike": 1, "surrogate": "rect"}, (19, 3, 4)),
