@@ -214,14 +214,17 @@ inline Vec<float> exp_nonpositive(Vec<float> y) {
   const V n = t - kMagic;
   V r = n * -0.693145751953125f + y;
   r = n * -1.428606765330187045e-06f + r;
-  // exp(r) = 1 + r + r^2 (c0 + c1 r + ... + c5 r^5), the polynomial in Estrin's form (three FMAs deep
-  // where Horner's rule is five: the exp sits on each step's longest chain). Written out: through
-  // polynomial() the backward at T = 1-2 took 15-20% longer (paraspike.bench.strip_cycles).
+  // exp(r) = 1 + r + r^2 (c0 + c1 r + ... + c5 r^5), the polynomial in Estrin's form: pairs p01, p23,
+  // p45, then r^4 (p23 + r^2 p45) + (r^2 p01 + (r + 1)), two FMAs deep after the pairs (the exp sits on
+  // each step's longest chain). Written out: through polynomial() the backward at T = 1-2 took 15-20%
+  // longer (paraspike.bench.strip_cycles); as (p45 r^4 + (p23 r^2 + p01)) r^2 + (r + 1), three FMAs
+  // deep, the loops took 1-4% longer (`--steps 1 2 4 8 32 --batch 16 --rounds 9`, alternated twice:
+  // forward 31.1-32.4 -> 30.0-31.6 cycles per vector-step, backward T = 2 52.2-53.6 -> 50.7-51.1).
   const V r2 = r * r;
   const V p01 = r * 1.6666665459e-1f + 5.0000001201e-1f;
   const V p23 = r * 8.3334519073e-3f + 4.1665795894e-2f;
   const V p45 = r * 1.9875691500e-4f + 1.3981999507e-3f;
-  const V p = (p45 * (r2 * r2) + (p23 * r2 + p01)) * r2 + (r + 1.0f);
+  const V p = (r2 * r2) * (r2 * p45 + p23) + (r2 * p01 + (r + 1.0f));
   const I scale = (((I)t) - float_bits(kMagic) + 127) << 23;
   return p * (V)scale;
 }
