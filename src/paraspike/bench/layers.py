@@ -24,6 +24,7 @@ memory-traffic floor, the floor target is out of reach of the arithmetic, whatev
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -108,7 +109,9 @@ def layer_models(device: torch.device) -> tuple[list[LayerModel], list[str]]:
     return models, notes
 
 
-def kernel_loops_seconds(shape: tuple[int, ...], threads: int, rounds: int = 5) -> float | None:
+def kernel_loops_seconds(
+    shape: tuple[int, ...], threads: int, rounds: int = 5, per_step_ns: float | None = None
+) -> float | None:
     """Seconds the DSN-int layer's fused-kernel loops alone would take for ``shape`` forward+backward if
     memory cost nothing: their nanoseconds per neuron-step on one thread, measured on a layer of 32 K
     neuron-steps whose streams stay in L2 (``[T, B, C, 16, 16]`` with ``B = min(16, 128 // T)`` and ``C =
@@ -116,17 +119,21 @@ def kernel_loops_seconds(shape: tuple[int, ...], threads: int, rounds: int = 5) 
     dispatcher, autograd, thread pool or allocator: :mod:`paraspike.bench.strip_cycles`), times the
     shape's neuron-steps, over ``threads`` (perfect scaling). A lower bound for the layer: with the
     memory-traffic floor it says whether a target is out of reach of the arithmetic itself. None where
-    the CPU kernels are unavailable."""
-    steps = shape[0]
-    neuron_steps = 1
-    for size in shape:
-        neuron_steps *= size
+    the CPU kernels are unavailable. ``per_step_ns``: that time per neuron-step, already measured at
+    this T (:func:`_kernel_loops_ns`), instead of timing it again."""
+    if per_step_ns is None:
+        per_step_ns = _kernel_loops_ns(shape[0], rounds)
+    return None if per_step_ns is None else per_step_ns * 1e-9 * math.prod(shape) / max(1, threads)
+
+
+def _kernel_loops_ns(steps: int, rounds: int) -> float | None:
+    """Forward + backward nanoseconds per neuron-step of the kernel's loops at ``steps`` time steps (see
+    :func:`kernel_loops_seconds`), or None where the CPU kernels are unavailable."""
     try:
         row = time_strips(steps, min(16, max(1, 128 // steps)), max(1, 8 // steps), rounds, STAGGERED)
     except RuntimeError:  # no compiler, or the kernels failed to build
         return None
-    per_step_ns = row["forward_ns_per_neuron_step"] + row["backward_ns_per_neuron_step"]
-    return per_step_ns * 1e-9 * neuron_steps / max(1, threads)
+    return row["forward_ns_per_neuron_step"] + row["backward_ns_per_neuron_step"]
 
 
 def run_layer_benchmark(
@@ -162,9 +169,7 @@ def run_layer_benchmark(
     }
     plan = [(layout, LAYOUTS[layout](t)) for layout in layouts for t in steps]
     for layout, shape in plan:
-        elements = 1
-        for size in shape:
-            elements *= size
+        elements = math.prod(shape)
         bandwidth = copy_bandwidth(dev, mebibytes=FLOOR_BYTES / 2 * elements / 2**20)  # moves FLOOR_BYTES each
         floor_s = FLOOR_BYTES * elements / (bandwidth * 1e9)
         timed = time_layers_interleaved(
@@ -204,8 +209,11 @@ def run_layer_benchmark(
 def _add_kernel_loops(rows: list[dict[str, object]], plan: list[tuple[str, tuple[int, ...]]]) -> None:
     """Adds ``kernel_loops_s`` (:func:`kernel_loops_seconds`) to every row of each shape and prints it."""
     print("\nDSN-int kernel loops alone (arithmetic on data in L2, one thread's time over the threads):", flush=True)
+    per_step_ns: dict[int, float | None] = {}  # the loops depend on T only: timed once per T, for every layout
     for layout, shape in plan:
-        loops = kernel_loops_seconds(shape, torch.get_num_threads())
+        if shape[0] not in per_step_ns:
+            per_step_ns[shape[0]] = _kernel_loops_ns(shape[0], rounds=5)
+        loops = kernel_loops_seconds(shape, torch.get_num_threads(), per_step_ns=per_step_ns[shape[0]])
         if loops is None:
             print("  not measured: the CPU kernels are unavailable", flush=True)
             return

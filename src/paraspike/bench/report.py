@@ -8,6 +8,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from paraspike.bench.layers_report import KERNEL_LOOPS_NOTE
+
 __all__ = ["write_benchmarks_page"]
 
 RESULTS = Path("results")
@@ -295,10 +297,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
             f"[multiple of the memory-traffic floor: {result['floor_bytes_per_neuron_step']} bytes per neuron-step "
             "over the bandwidth of a copy moving as many bytes, measured in the same run]."
             + (
-                " *Kernel loops alone*: the DSN-int fused kernel's forward and backward loops on a layer of 32 K "
-                "neuron-steps whose streams stay in L2, one thread, no dispatcher, autograd or allocator (as "
-                "`python -m paraspike.bench.strip_cycles`), scaled to the shape and divided by the threads: the "
-                "layer's time if memory cost nothing."
+                f" *Kernel loops alone*: {KERNEL_LOOPS_NOTE}"
                 if any("kernel_loops_s" in r for r in result["rows"])
                 else ""
             ),
