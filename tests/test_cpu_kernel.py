@@ -125,6 +125,101 @@ def test_fused_dsn_backward_step_by_step_over_strips_equals_naive(options, shape
     test_fused_dsn_equals_naive_values_and_all_gradients(options, shape, with_state=True)
 
 
+RECOMPUTED_CONFIGS = [(o, s) for o, s in CONFIGS if s[0] <= 32 and o.get("kernel_size", 4) <= 4]
+
+
+@needs_kernel
+@pytest.mark.parametrize("options, shape", RECOMPUTED_CONFIGS)
+def test_fused_dsn_backward_from_saved_potentials_equals_naive(options, shape, monkeypatch):
+    # Up to 32 steps the backward recomputes H from x by default (the tests above); with
+    # PARASPIKE_RECOMPUTE_STEPS=0 the forward saves H and the backward reads it.
+    monkeypatch.setenv("PARASPIKE_RECOMPUTE_STEPS", "0")
+    test_fused_dsn_equals_naive_values_and_all_gradients(options, shape, with_state=True)
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("row_major_bytes", ["0", str(1 << 62)])
+@pytest.mark.parametrize(
+    "options, shape",
+    [
+        ({"max_spike": 4}, (1, 3, 5)),
+        ({"max_spike": 4}, (2, 20, 2, 9, 9)),  # strip by strip over batch rows
+        ({"max_spike": 1, "surrogate": "atan"}, (2, 5, 40)),
+        ({"max_spike": 4, "tau": 0.3}, (3, 2, 2, 17, 17)),  # vector log1p / expm1
+        ({"max_spike": 4, "kernel_size": 2}, (7, 2, 3, 4, 4)),
+        ({"max_spike": 1, "surrogate": "sigmoid"}, (8, 2, 40)),
+        ({"max_spike": 4, "v_threshold": 0.7}, (32, 2, 3, 6, 6)),  # the most steps recomputed
+    ],
+)
+def test_recomputed_potentials_give_the_saved_potentials_gradients_to_rounding(
+    options, shape, row_major_bytes, dtype, monkeypatch
+):
+    # The forward and the recomputing reverse pass call the same step functions, so H and the gradients
+    # agree to rounding (mostly bit for bit; where the compiler fuses a product and a sum in one context
+    # and not the other, in the last bits), on both traversals of the backward.
+    torch.manual_seed(11)
+    neuron = DSN(shape[2], backend="cpu", **options).to(dtype)
+    with torch.no_grad():
+        neuron.decay_logit.weight.mul_(3.0)
+    x = torch.randn(*shape, dtype=dtype).requires_grad_()
+    h0 = torch.randn(*shape[1:], dtype=dtype).requires_grad_()
+    history = torch.randn(neuron.kernel_size - 1, *shape[1:], dtype=dtype).requires_grad_()
+    weights = torch.randn(shape, dtype=dtype)
+    monkeypatch.setenv("PARASPIKE_ROW_MAJOR_BYTES", row_major_bytes)
+
+    def gradients(recompute_steps: str) -> list[torch.Tensor]:
+        monkeypatch.setenv("PARASPIKE_RECOMPUTE_STEPS", recompute_steps)
+        neuron.reset()
+        neuron.set_state(DSNState(h0, history))
+        loss = (neuron(x) * weights).sum() + neuron.h.square().sum()
+        inputs = [x, h0, history, neuron.decay_logit.weight, neuron.decay_logit.bias]
+        return list(torch.autograd.grad(loss, inputs))
+
+    recomputed, saved = gradients("32"), gradients("0")
+    tolerance = 1e-6 if dtype == torch.float32 else 1e-14
+    for a, b in zip(recomputed, saved, strict=True):
+        torch.testing.assert_close(a, b, rtol=tolerance, atol=tolerance * b.abs().max().item())
+
+
+def _saved_tensors_of_a_training_call(neuron: DSN, x: torch.Tensor) -> list[torch.Tensor]:
+    saved: list[torch.Tensor] = []
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        saved.append(tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        neuron.reset()
+        neuron(x).sum().backward()
+    return saved
+
+
+@needs_kernel
+@pytest.mark.parametrize("steps, saves_potentials", [(1, False), (2, False), (32, False), (33, True)])
+def test_training_saves_the_potentials_only_beyond_32_steps(steps, saves_potentials, monkeypatch):
+    # Up to 32 steps autograd keeps x alone for the backward (which recomputes H); beyond, x and H.
+    x = torch.randn(steps, 4, 8, requires_grad=True)
+    sequences = [t for t in _saved_tensors_of_a_training_call(DSN(8, backend="cpu"), x) if t.shape == x.shape]
+    assert len(sequences) == (2 if saves_potentials else 1)
+    monkeypatch.setenv("PARASPIKE_RECOMPUTE_STEPS", "0")
+    sequences = [t for t in _saved_tensors_of_a_training_call(DSN(8, backend="cpu"), x) if t.shape == x.shape]
+    assert len(sequences) == (1 if steps == 1 else 2)  # one step: H is the final state, not a sequence
+
+
+@needs_kernel
+@pytest.mark.parametrize("steps, taps", [(33, 4), (8, 5)])
+def test_backward_without_saved_potentials_beyond_what_it_recomputes_is_a_clear_error(steps, taps):
+    import paraspike.kernels.cpu  # noqa: F401  (the ops)
+
+    x = torch.randn(steps, 2, 3)
+    weight, bias = torch.randn(3, taps), torch.zeros(3)
+    with pytest.raises(RuntimeError, match="recomputes H .* only for k <= 4 taps and T <= 32"):
+        torch.ops.paraspike.dsn_cpu_backward(
+            x, None, None, x, None, None, torch.empty(0), weight, bias, 0.25, 1.0, 4, 0, 2.0, True, False, False
+        )
+
+
 @needs_kernel
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("shape", [(37, 3, 5), (70, 2, 3, 6, 6), (5, 3, 2, 20, 15)])

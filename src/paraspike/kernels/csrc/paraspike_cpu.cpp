@@ -5,7 +5,8 @@
 //   paraspike::dsn_cpu(x [T, B, C, *], history? [K-1, B, C, *], h0? [B, C, *], weight [C, K], bias [C],
 //                      tau, v_threshold, max_spike, surrogate, surrogate_alpha, store_h)
 //     -> (spikes [T, B, C, *] in x's dtype, H [T, B, C, *] (or [0] unless store_h), H_last [B, C, *])
-//   paraspike::dsn_cpu_backward(...) -> (dx, dhistory, dh0, dweight, dbias)
+//   paraspike::dsn_cpu_backward(..., h [T, B, C, *] or empty, ...) -> (dx, dhistory, dh0, dweight, dbias):
+//     with an empty h (k <= 4 taps, T <= 32) the kernels recompute H from x (autograd's default there)
 //   paraspike::scan_cpu(u [T, *], log_decay [T, *], h0? [*]) -> h [T, *]
 //   paraspike::scan_cpu_backward(grad_h, log_decay, h, h0?, need_dh0) -> (du, dlog_decay, dh0)
 //   paraspike::cpu_output_cache_stats() -> [held bytes, hits, misses, dropped]; release_cpu_output_cache()
@@ -260,16 +261,21 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
   check_dsn(x_in, hist_in, h0_in, weight, bias);
   const auto dtype = accumulation_type(x_in.scalar_type());
   const Layout L(x_in);
-  TORCH_CHECK(h_in.sizes() == x_in.sizes(), "h must be the saved [T, B, C, *] potentials, got ", h_in.sizes());
+  const int64_t K = weight.size(1), taps = kernel_taps(K);
+  const bool strips = taps == kStripTaps;  // the register-blocked kernels (strip_kernels.h), any tau
+  const bool recompute = h_in.dim() == 1 && h_in.numel() == 0;  // x is [T, B, C, *]: an empty h is no H
+  TORCH_CHECK(!recompute || (strips && L.T <= kRecomputeSteps),
+              "paraspike::dsn_cpu_backward recomputes H (h empty) only for k <= ", kStripTaps, " taps and T <= ",
+              kRecomputeSteps, ", got k = ", K, ", T = ", L.T, ": pass the saved potentials");
+  TORCH_CHECK(recompute || h_in.sizes() == x_in.sizes(),
+              "h must be the saved [T, B, C, *] potentials (or empty: recompute them), got ", h_in.sizes());
   const auto x = stream_input(x_in, dtype);
   const auto hist = optional_input(hist_in, dtype);
   const auto h0 = optional_input(h0_in, dtype);
-  const auto h = stream_input(h_in, dtype);
+  const auto h = recompute ? Tensor() : stream_input(h_in, dtype);
   const auto grad_s = optional_input(grad_s_in, dtype);
   const auto grad_h = optional_input(grad_h_in, dtype);
   const auto grad_last = optional_input(grad_last_in, dtype);
-  const int64_t K = weight.size(1), taps = kernel_taps(K);
-  const bool strips = taps == kStripTaps;  // the register-blocked kernels (strip_kernels.h), any tau
   const Tile tile = tile_parameters(weight, bias, taps, L.S, dtype);
   auto dx = need_dx ? empty_stream(x.sizes(), x.options()) : at::empty({0}, x.options());
   const bool dhist_wanted = need_dhistory && hist.defined();
@@ -295,7 +301,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
       g.grad_s = pointer_or_null<T>(grad_s);
       g.grad_h = pointer_or_null<T>(grad_h);
       g.grad_last = pointer_or_null<T>(grad_last);
-      g.h = h.data_ptr<T>();
+      g.h = recompute ? nullptr : h.data_ptr<T>();  // null: the strip kernels recompute H
       g.dx = need_dx ? dx.data_ptr<T>() : nullptr;
       g.dhist = dhist_wanted ? dhist.data_ptr<T>() : nullptr;
       g.dh0 = dh0_wanted ? dh0.data_ptr<T>() : nullptr;
@@ -474,17 +480,20 @@ class DsnFunction : public torch::autograd::Function<DsnFunction> {
     // grad: whether a backward may follow (decided by the caller: grad mode is off in here)
     static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("paraspike::dsn_cpu", "").typed<decltype(dsn_cpu)>();
     const Tensor hist_t = value_or_undefined(hist), h0_t = value_or_undefined(h0);
-    // One step (T = 1, a single-step call): H is H_last, so backward reads it from there and the
-    // kernel writes one output stream fewer.
-    const bool h_is_last = grad && !store_h && x.size(0) == 1;
+    // Up to recompute_steps() steps (4-tap strip kernels) the backward recomputes H: nothing of H is
+    // written for it or saved. Else, with one step (the block kernels' single-step calls) H is H_last,
+    // so backward reads it from there and the kernel writes one output stream fewer.
+    const bool recompute = grad && weight.size(1) <= kStripTaps && x.size(0) <= recompute_steps();
+    const bool h_is_last = grad && !recompute && !store_h && x.size(0) == 1;
     Tensor spikes, h, h_last;
     {
       at::AutoDispatchBelowADInplaceOrView guard;
       std::tie(spikes, h, h_last) = op.call(x, hist, h0, weight, bias, tau, vth, max_spike, surrogate,
-                                            surrogate_alpha, store_h || (grad && !h_is_last));
+                                            surrogate_alpha, store_h || (grad && !recompute && !h_is_last));
     }
-    ctx->save_for_backward({x, hist_t, h0_t, weight, bias, grad ? (h_is_last ? h_last : h) : Tensor()});
+    ctx->save_for_backward({x, hist_t, h0_t, weight, bias, grad && !recompute ? (h_is_last ? h_last : h) : Tensor()});
     ctx->saved_data["h_is_last"] = h_is_last;
+    ctx->saved_data["recompute"] = recompute;
     ctx->saved_data["config"] = c10::List<double>({tau, vth, static_cast<double>(max_spike),
                                                    static_cast<double>(surrogate), surrogate_alpha});
     ctx->saved_data["store_h"] = store_h;
@@ -505,7 +514,9 @@ class DsnFunction : public torch::autograd::Function<DsnFunction> {
     const bool need_dh0 = has_h0 && ctx->needs_input_grad(has_hist ? 2 : 1);
     // H is an output only with store_h (else an empty placeholder, whose gradient is not used)
     const Tensor& grad_h = ctx->saved_data["store_h"].toBool() ? grads[1] : Tensor();
-    const Tensor h = ctx->saved_data["h_is_last"].toBool() ? saved[5].unsqueeze(0) : saved[5];
+    const Tensor h = ctx->saved_data["recompute"].toBool() ? at::empty({0}, saved[0].options())
+                     : ctx->saved_data["h_is_last"].toBool() ? saved[5].unsqueeze(0)
+                                                             : saved[5];
     auto [dx, dhist, dh0, dw, db] = op.call(
         defined_or_none(grads[0]), defined_or_none(grad_h), defined_or_none(grads[2]), saved[0],
         defined_or_none(saved[1]), defined_or_none(saved[2]), h, saved[3], saved[4], config[0], config[1],

@@ -19,8 +19,10 @@
 // Outputs from half the last-level cache up are stored non-temporally (no read for ownership).
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
 #include <type_traits>
+#include <vector>
 
 #include "dsn_kernels.h"
 #include "simd.h"
@@ -30,6 +32,18 @@ namespace paraspike {
 constexpr int kStripTaps = 4;  // conv taps of the register-blocked kernels; layers with fewer run with zeros in front
 constexpr int64_t kTile = 32;  // steps per tile of the strip-by-strip backward
 constexpr int64_t kStripMajorSteps = 2;  // backward up to this T: strip by strip over batch rows
+// Up to this T the backward recomputes H from x (a forward sweep before each reverse pass, its decay
+// terms kept for the reverse steps, which then skip their own), so the forward writes no H and autograd
+// saves x alone: the layer moves 20 bytes per neuron-step, not 28, and keeps half the memory for backward.
+constexpr int64_t kRecomputeSteps = kTile;
+// The largest T whose backward recomputes H from x instead of reading it saved (the forward then writes
+// and autograd saves no H): kRecomputeSteps, or PARASPIKE_RECOMPUTE_STEPS below it (0: always save H;
+// tests and the before/after benchmarks compare the two with it).
+inline int64_t recompute_steps() {
+  const char* setting = std::getenv("PARASPIKE_RECOMPUTE_STEPS");
+  if (setting == nullptr || *setting == '\0') return kRecomputeSteps;
+  return std::clamp<int64_t>(std::atoll(setting), 0, kRecomputeSteps);
+}
 
 template <typename T, int kPower>
 inline void strip_decay(simd::Vec<T> z, T min_sigmoid, T inv_tau, simd::Vec<T>& alpha, simd::Vec<T>& one_minus_alpha,
@@ -81,6 +95,39 @@ __attribute__((always_inline)) inline V decay_logit(const V* w, const V* x, V b)
     return z;
   }
 }
+
+// alpha_t, 1 - alpha_t and 1 - sigmoid(z_t) of a step.
+template <typename T>
+struct StepDecay {
+  simd::Vec<T> alpha, one_minus_alpha, one_minus_sig;
+};
+
+// A step's decay terms from its window of inputs (window[j] = x_{t-(K-1)+j}): the forward and both
+// reverse passes (recomputing or not) call this one function, so all see the same values.
+template <typename T, int K, int kPower>
+__attribute__((always_inline)) inline StepDecay<T> step_decay(const simd::Vec<T>* w, const simd::Vec<T>* window,
+                                                              simd::Vec<T> b, T min_sigmoid, T inv_tau) {
+  StepDecay<T> d;
+  strip_decay<T, kPower>(decay_logit<K>(w, window, b), min_sigmoid, inv_tau, d.alpha, d.one_minus_alpha,
+                         d.one_minus_sig);
+  return d;
+}
+
+// H_t = alpha_t H_{t-1} + (1 - alpha_t) x_t, an infinite x_t made NaN (x 0 + x): the forward's update and
+// the reverse pass's when it recomputes H (the same function, so the same H).
+template <typename T>
+__attribute__((always_inline)) inline simd::Vec<T> strip_update(const StepDecay<T>& d, simd::Vec<T> h_prev,
+                                                                simd::Vec<T> x) {
+  const simd::Vec<T> x_clean = x * T(0) + x;
+  return d.alpha * h_prev + d.one_minus_alpha * x_clean;
+}
+
+// What the recomputing reverse pass keeps of a step: its decay terms and H_t.
+template <typename T>
+struct StepStash {
+  StepDecay<T> decay;
+  simd::Vec<T> h;
+};
 
 template <typename T, bool kBinary>
 inline simd::Vec<T> strip_fire(simd::Vec<T> q, T max_spike) {
@@ -272,12 +319,8 @@ void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, 
         }
         V window[K];
         for (int j = 0; j < K; ++j) window[j] = simd::load(rows[j] + c, n);
-        const V xt = window[K - 1];
-        const V z = decay_logit<K>(taps.w[s], window, taps.b[s]);
-        V alpha, one_minus_alpha, one_minus_sig;
-        strip_decay<T, kPower>(z, a.min_sigmoid, a.inv_tau, alpha, one_minus_alpha, one_minus_sig);
-        const V x_clean = xt * T(0) + xt;  // +-inf -> NaN
-        const V h = alpha * state[s] + one_minus_alpha * x_clean;
+        const V h = strip_update(step_decay<T, K, kPower>(taps.w[s], window, taps.b[s], a.min_sigmoid, a.inv_tau),
+                                 state[s], window[K - 1]);
         state[s] = h;
         if (h_row != nullptr) put(h_row + c, h, n, streaming);
         V q;
@@ -331,21 +374,19 @@ struct ReverseScalars {
 };
 
 // One reverse step of a strip, shared by both traversals, at neuron `index` of step t's row. window[j] =
-// x_{t-(K-1)+j}; carried in and out: dn = d_{t+1} -> d_t, an = alpha_{t+1} -> alpha_t, future[m] =
-// dz_{t+1+m} -> dz_{t+m}; adds the step's weight and bias gradients to dw and db; returns dx_t = d_t (1 -
-// alpha_t) + sum_m w_{K-1-m} dz_{t+m}.
-template <typename T, int K, int kPower, int64_t kSlope>
+// x_{t-(K-1)+j}, `decay` the step's terms (step_decay); carried in and out: dn = d_{t+1} -> d_t, an =
+// alpha_{t+1} -> alpha_t, future[m] = dz_{t+1+m} -> dz_{t+m}; adds the step's weight and bias gradients
+// to dw and db; returns dx_t = d_t (1 - alpha_t) + sum_m w_{K-1-m} dz_{t+m}.
+template <typename T, int K, int64_t kSlope>
 __attribute__((always_inline)) inline simd::Vec<T> reverse_step(const BackwardArgs<T>& g, const ReverseScalars<T>& c,
                                                                 int64_t index, int n, const simd::Vec<T>* w,
-                                                                simd::Vec<T> b, const simd::Vec<T>* window,
-                                                                simd::Vec<T> h_t, simd::Vec<T> h_prev,
-                                                                simd::Vec<T>& dn, simd::Vec<T>& an,
-                                                                simd::Vec<T>* future, simd::Vec<T>* dw,
-                                                                simd::Vec<T>& db) {
+                                                                const StepDecay<T>& decay,
+                                                                const simd::Vec<T>* window, simd::Vec<T> h_t,
+                                                                simd::Vec<T> h_prev, simd::Vec<T>& dn,
+                                                                simd::Vec<T>& an, simd::Vec<T>* future,
+                                                                simd::Vec<T>* dw, simd::Vec<T>& db) {
   using V = simd::Vec<T>;
-  const V z = decay_logit<K>(w, window, b);
-  V alpha, one_minus_alpha, one_minus_sig;
-  strip_decay<T, kPower>(z, c.min_sigmoid, c.inv_tau, alpha, one_minus_alpha, one_minus_sig);
+  const V alpha = decay.alpha, one_minus_alpha = decay.one_minus_alpha, one_minus_sig = decay.one_minus_sig;
   V local{};  // this step's own share of d_t, then the carried alpha_{t+1} d_{t+1} in one FMA
   if (g.grad_s != nullptr) {
     local = simd::load(g.grad_s + index, n) * strip_slope<T, kSlope>(h_t, c.vth, c.max_spike, c.sur_alpha);
@@ -408,13 +449,34 @@ struct BackwardStrip {
   bool streaming;  // dx far larger than the caches: store it non-temporally
 
   // Steps t1-1 down to t0 of the strip at neuron `off`; adds to the gradient sums dw and db. Always
-  // inlined, so a caller's sums and state stay in registers from one call to the next.
-  __attribute__((always_inline)) inline void run(const StripParams<T, K>& p, int64_t off, int n, int64_t t0,
-                                                 int64_t t1, BackwardState<T, K>& st, V* dw, V& db,
+  // inlined, so a caller's sums and state stay in registers from one call to the next. kRecompute (the
+  // whole sequence, t0 = 0 and t1 = T <= kRecomputeSteps, no saved H): a forward sweep first recomputes
+  // each step's decay terms and H_t into a stash (L1) that the reverse steps read instead of recomputing
+  // the terms and loading H. kSteps > 0: T = kSteps known when compiled (T <= kStripMajorSteps), so the
+  // loops unroll and the stash stays in registers (in memory it cost T = 1-2 about 8 cycles a step).
+  template <bool kRecompute, int kSteps = 0>
+  __attribute__((always_inline)) inline void run(const StripParams<T, K>& p, int64_t off, int n, int64_t first,
+                                                 int64_t end, BackwardState<T, K>& st, V* dw, V& db,
                                                  const NextUnit& next) const {
+    const int64_t t0 = kSteps > 0 ? 0 : first, t1 = kSteps > 0 ? kSteps : end;
+    const ReverseScalars<T> scalars(a);
+    const V h_start = a.h0 != nullptr ? simd::load(a.h0 + off, n) : V{};  // H_{-1} (kRecompute: t0 = 0)
+    StepStash<T> stash[kRecompute ? (kSteps > 0 ? kSteps : kRecomputeSteps) : 1];
+    if constexpr (kRecompute) {
+      V window[K];  // window[j] = x_{t-(K-1)+j}, shifted down each step
+      for (int j = 1; j < K; ++j) window[j] = input_row(a, -K + j, off, n);
+      V h = h_start;
+      for (int64_t t = 0; t < t1; ++t) {
+        for (int j = 0; j < K - 1; ++j) window[j] = window[j + 1];
+        window[K - 1] = input_row(a, t, off, n);
+        stash[t].decay = step_decay<T, K, kPower>(p.w, window, p.b, scalars.min_sigmoid, scalars.inv_tau);
+        h = strip_update(stash[t].decay, h, window[K - 1]);
+        stash[t].h = h;
+      }
+    }
     V window[K];  // window[j] = x_{t-(K-1)+j}; window[0] is loaded each step
     for (int j = 1; j < K; ++j) window[j] = input_row(a, t1 - 1 - (K - 1) + j, off, n);
-    V h_t = simd::load(g.h + (t1 - 1) * a.M + off, n);
+    V h_t = kRecompute ? stash[t1 - 1].h : simd::load(g.h + (t1 - 1) * a.M + off, n);
     V dn = st.d_next, an = st.alpha_next, future[K > 1 ? K - 1 : 1];
     for (int m = 0; m < K - 1; ++m) future[m] = st.later[m];
     // Locals, not the caller's arrays or a's fields: the compiler cannot prove the dx stores leave those
@@ -422,20 +484,31 @@ struct BackwardStrip {
     // and recomputed 1 / V_th every step.
     V dw_sum[K], db_sum = db;
     for (int j = 0; j < K; ++j) dw_sum[j] = dw[j];
-    const ReverseScalars<T> scalars(a);
     for (int64_t t = t1 - 1; t >= t0; --t) {
-      if (next.has(t)) {  // what the next unit reads at its matching step: x_{t-(K-1)}, H_{t-1}, dS_t; dx_t
+      // what the next unit reads at its matching step: x_{t-(K-1)} and H_{t-1} (its sweep: x_t), dS_t; dx_t
+      if (next.has(t)) {
         const int64_t at = next.index(t, off, a.M);
-        if (at >= (K - 1) * a.M) __builtin_prefetch(a.x + at - (K - 1) * a.M, 0, 3);
-        if (at >= a.M) __builtin_prefetch(g.h + at - a.M, 0, 3);
+        if (kRecompute) {
+          __builtin_prefetch(a.x + at, 0, 3);
+        } else {
+          if (at >= (K - 1) * a.M) __builtin_prefetch(a.x + at - (K - 1) * a.M, 0, 3);
+          if (at >= a.M) __builtin_prefetch(g.h + at - a.M, 0, 3);
+        }
         if (g.grad_s != nullptr) __builtin_prefetch(g.grad_s + at, 0, 3);
         if (g.dx != nullptr && !streaming) __builtin_prefetch(g.dx + at, 1, 3);
       }
       window[0] = input_row(a, t - (K - 1), off, n);
-      const V h_prev = t > 0 ? simd::load(g.h + (t - 1) * a.M + off, n)
-                             : (a.h0 != nullptr ? simd::load(a.h0 + off, n) : V{});
-      const V dxv = reverse_step<T, K, kPower, kSlope>(g, scalars, t * a.M + off, n, p.w, p.b, window, h_t, h_prev,
-                                                       dn, an, future, dw_sum, db_sum);
+      V h_prev;
+      StepDecay<T> decay;
+      if constexpr (kRecompute) {
+        h_prev = t > 0 ? stash[t - 1].h : h_start;
+        decay = stash[t].decay;
+      } else {
+        h_prev = t > 0 ? simd::load(g.h + (t - 1) * a.M + off, n) : h_start;
+        decay = step_decay<T, K, kPower>(p.w, window, p.b, scalars.min_sigmoid, scalars.inv_tau);
+      }
+      const V dxv = reverse_step<T, K, kSlope>(g, scalars, t * a.M + off, n, p.w, decay, window, h_t, h_prev, dn, an,
+                                               future, dw_sum, db_sum);
       if (g.dx != nullptr) put(g.dx + t * a.M + off, dxv, n, streaming);
       h_t = h_prev;
       for (int j = K - 1; j > 0; --j) window[j] = window[j - 1];
@@ -461,7 +534,7 @@ struct BackwardStrip {
 // neurons), a tile of a strip's steps is one compact region that the prefetchers follow, and the
 // register-resident strips win: backward_by_rows decides (with the measurements). Not inlined into
 // backward_strips: inlined, it slowed the strip-by-strip loops' code there (T = 4-32, 1-4 cycles a step).
-template <typename T, int K, int kPower, int64_t kSlope>
+template <typename T, int K, int kPower, int64_t kSlope, bool kRecompute>
 __attribute__((noinline)) void backward_rows(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64_t r0,
                                              int64_t nb, int64_t b0, int64_t b1, T* __restrict dw_out,
                                              T* __restrict db_out, bool streaming) {
@@ -478,31 +551,78 @@ __attribute__((noinline)) void backward_rows(const DsnArgs<T>& args, const Backw
   BackwardState<T, K> state[kBlock / W];
   const ReverseScalars<T> scalars(a);
   const int64_t ahead = rows_ahead(strips);
+  // kRecompute: each batch row's forward sweep keeps every step's decay terms and H here, [T][strips]
+  // (up to 32 x 16 x 256 bytes: L2), for its reverse pass
+  static thread_local std::vector<StepStash<T>> stash;
+  if (kRecompute && static_cast<int64_t>(stash.size()) < a.T_ * strips) stash.resize(a.T_ * strips);
   for (int64_t batch = b0; batch < b1; ++batch) {
     const int64_t n0 = batch * a.P + r0;
     for (int64_t s = 0; s < strips; ++s) state[s] = BackwardState<T, K>::start(g, n0 + s * W, lanes(s));
+    const T* h0_row = a.h0 != nullptr ? a.h0 + n0 : zeros;
+    if constexpr (kRecompute) {  // the forward's steps again, step by step over the strips (as forward_strips)
+      V h[kBlock / W];
+      for (int64_t s = 0; s < strips; ++s) h[s] = simd::load(h0_row + s * W, lanes(s));
+      for (int64_t t = 0; t < a.T_; ++t) {
+        const T* rows[K];
+        for (int j = 0; j < K; ++j) rows[j] = a.row(t - (K - 1) + j, n0, zeros);
+        // prefetch x ahead, and as the sweep ends the rows its reverse pass reads first: dS_t, dx_t
+        const int64_t at = t + ahead < a.T_ ? (t + ahead) * a.M + n0 : (2 * a.T_ - 1 - t - ahead) * a.M + n0;
+        const bool sweep_ahead = t + ahead < a.T_, reverse_ahead = !sweep_ahead && at >= 0;
+        StepStash<T>* out = stash.data() + t * strips;
+        for (int64_t s = 0; s < strips; ++s) {
+          const int64_t c = s * W;
+          const int n = lanes(s);
+          if (sweep_ahead) __builtin_prefetch(a.x + at + c, 0, 3);
+          if (reverse_ahead && g.grad_s != nullptr) __builtin_prefetch(g.grad_s + at + c, 0, 3);
+          if (reverse_ahead && g.dx != nullptr && !streaming) __builtin_prefetch(g.dx + at + c, 1, 3);
+          V window[K];
+          for (int j = 0; j < K; ++j) window[j] = simd::load(rows[j] + c, n);
+          out[s].decay = step_decay<T, K, kPower>(taps.w[s], window, taps.b[s], a.min_sigmoid, a.inv_tau);
+          h[s] = strip_update(out[s].decay, h[s], window[K - 1]);
+          out[s].h = h[s];
+        }
+      }
+    }
     for (int64_t t = a.T_ - 1; t >= 0; --t) {
       const T* rows[K];
       for (int j = 0; j < K; ++j) rows[j] = a.row(t - (K - 1) + j, n0, zeros);
-      const T* h_row = g.h + t * a.M + n0;
-      const T* h_prev_row = t > 0 ? g.h + (t - 1) * a.M + n0 : (a.h0 != nullptr ? a.h0 + n0 : zeros);
+      const T* h_row = kRecompute ? nullptr : g.h + t * a.M + n0;
+      const T* h_prev_row = kRecompute ? nullptr : (t > 0 ? g.h + (t - 1) * a.M + n0 : h0_row);
+      const StepStash<T>* kept = kRecompute ? stash.data() + t * strips : nullptr;
       T* dx_row = g.dx != nullptr ? g.dx + t * a.M + n0 : nullptr;
-      const int64_t next = row_ahead(t, ahead, a.T_, n0, a.P, a.M, batch + 1 == b1, false);
+      // what the block reads at that row: x_{t-(K-1)}, H_{t-1}, dS_t; dx_t. kRecompute: dS_t and dx_t of
+      // this batch row's later rows (x is in cache from the sweep), then x_t of the next batch row's first
+      // rows, which its sweep reads first
+      const int64_t next = kRecompute ? (t >= ahead ? (t - ahead) * a.M + n0 : -1)
+                                      : row_ahead(t, ahead, a.T_, n0, a.P, a.M, batch + 1 == b1, false);
+      const int64_t next_sweep = kRecompute && t < ahead && batch + 1 < b1 && ahead - 1 - t < a.T_
+                                     ? (ahead - 1 - t) * a.M + n0 + a.P
+                                     : -1;
       auto step = [&](int64_t s, int n) {
         const int64_t c = s * W;
-        if (next >= 0) {  // what the block reads at that row: x_{t-(K-1)}, H_{t-1}, dS_t; dx_t
+        if (next_sweep >= 0) __builtin_prefetch(a.x + next_sweep + c, 0, 3);
+        if (next >= 0) {
           const int64_t at = next + c;
-          if (at >= (K - 1) * a.M) __builtin_prefetch(a.x + at - (K - 1) * a.M, 0, 3);
-          if (at >= a.M) __builtin_prefetch(g.h + at - a.M, 0, 3);
+          if (!kRecompute && at >= (K - 1) * a.M) __builtin_prefetch(a.x + at - (K - 1) * a.M, 0, 3);
+          if (!kRecompute && at >= a.M) __builtin_prefetch(g.h + at - a.M, 0, 3);
           if (g.grad_s != nullptr) __builtin_prefetch(g.grad_s + at, 0, 3);
           if (g.dx != nullptr && !streaming) __builtin_prefetch(g.dx + at, 1, 3);
         }
         V window[K];
         for (int j = 0; j < K; ++j) window[j] = simd::load(rows[j] + c, n);
-        const V dxv = reverse_step<T, K, kPower, kSlope>(g, scalars, t * a.M + n0 + c, n, taps.w[s], taps.b[s], window,
-                                                         simd::load(h_row + c, n), simd::load(h_prev_row + c, n),
-                                                         state[s].d_next, state[s].alpha_next, state[s].later, dw[s],
-                                                         db[s]);
+        V h_t, h_prev;
+        StepDecay<T> decay;
+        if constexpr (kRecompute) {
+          h_t = kept[s].h;
+          h_prev = t > 0 ? kept[s - strips].h : simd::load(h0_row + c, n);
+          decay = kept[s].decay;
+        } else {
+          h_t = simd::load(h_row + c, n);
+          h_prev = simd::load(h_prev_row + c, n);
+          decay = step_decay<T, K, kPower>(taps.w[s], window, taps.b[s], a.min_sigmoid, a.inv_tau);
+        }
+        const V dxv = reverse_step<T, K, kSlope>(g, scalars, t * a.M + n0 + c, n, taps.w[s], decay, window, h_t, h_prev,
+                                                 state[s].d_next, state[s].alpha_next, state[s].later, dw[s], db[s]);
         if (dx_row != nullptr) put(dx_row + c, dxv, n, streaming);
       };
       for (int64_t s = 0; s < full; ++s) step(s, W);
@@ -546,7 +666,7 @@ inline bool backward_by_rows(int64_t row_bytes, int64_t batch_row_bytes, int64_t
 // 0.75 ms, T = 2 1.49 -> 1.28, T = 3 about the same, T = 4 2.5 -> 2.9, T = 16 11.6 -> 18: one 64-byte
 // line per row and unit, each row on its own page, starves the hardware prefetchers that the batch-row
 // order feeds. [T, 128, 4096]: T = 1 0.97 -> 0.67, T = 2 1.37 -> 1.00.)
-template <typename T, int K, int kPower, int64_t kSlope>
+template <typename T, int K, int kPower, int64_t kSlope, bool kRecompute, int kSteps>
 __attribute__((noinline)) void backward_over_batch_rows(const DsnArgs<T>& args, const BackwardArgs<T>& grads,
                                                         int64_t r0, int64_t nb, int64_t b0, int64_t b1,
                                                         T* __restrict dw_out, T* __restrict db_out, bool streaming) {
@@ -567,7 +687,7 @@ __attribute__((noinline)) void backward_over_batch_rows(const DsnArgs<T>& args, 
       const NextUnit next = s_next < strips ? NextUnit::at(0, (b_next - batch) * a.P + (s_next - s) * W, 0, a.T_)
                                             : NextUnit{};
       BackwardState<T, K> st = strip.start(off, n);
-      strip.run(params, off, n, 0, a.T_, st, dw, db, next);
+      strip.template run<kRecompute, kSteps>(params, off, n, 0, a.T_, st, dw, db, next);
       strip.finish(params, off, n, st);
     }
     add_lane_sums<T, K>(dw_out, db_out, s, n, dw, db);
@@ -575,19 +695,23 @@ __attribute__((noinline)) void backward_over_batch_rows(const DsnArgs<T>& args, 
   if (streaming) simd::fence_streaming_stores();
 }
 
-// One group: the block of nb neurons at row offset r0, for batch rows [b0, b1); adds the group's
-// weight and bias gradients to dw_out [K][kBlock] and db_out [kBlock] (lane order). Up to
-// kStripMajorSteps steps, strip by strip over the batch rows; else step by step (backward_rows) when
-// `by_rows`, or strip by strip in tiles of kTile steps.
-template <typename T, int K, int kPower, int64_t kSlope>
-void backward_strips(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64_t r0, int64_t nb, int64_t b0,
-                     int64_t b1, T* __restrict dw_out, T* __restrict db_out, bool streaming, bool by_rows) {
-  if (args.T_ <= kStripMajorSteps) {
-    backward_over_batch_rows<T, K, kPower, kSlope>(args, grads, r0, nb, b0, b1, dw_out, db_out, streaming);
+// backward_strips for a saved H (kRecompute false) or none (T <= kRecomputeSteps): see there.
+template <typename T, int K, int kPower, int64_t kSlope, bool kRecompute>
+void backward_strips_with(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64_t r0, int64_t nb, int64_t b0,
+                          int64_t b1, T* __restrict dw_out, T* __restrict db_out, bool streaming, bool by_rows) {
+  static_assert(kStripMajorSteps == 2, "backward_over_batch_rows: one instance per T up to kStripMajorSteps");
+  if (args.T_ == 1) {
+    backward_over_batch_rows<T, K, kPower, kSlope, kRecompute, 1>(args, grads, r0, nb, b0, b1, dw_out, db_out,
+                                                                  streaming);
+    return;
+  }
+  if (args.T_ == 2) {
+    backward_over_batch_rows<T, K, kPower, kSlope, kRecompute, 2>(args, grads, r0, nb, b0, b1, dw_out, db_out,
+                                                                  streaming);
     return;
   }
   if (by_rows) {
-    backward_rows<T, K, kPower, kSlope>(args, grads, r0, nb, b0, b1, dw_out, db_out, streaming);
+    backward_rows<T, K, kPower, kSlope, kRecompute>(args, grads, r0, nb, b0, b1, dw_out, db_out, streaming);
     return;
   }
   using V = simd::Vec<T>;
@@ -610,7 +734,8 @@ void backward_strips(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64
       for (int64_t s = 0; s < strips; ++s) {
         const int n = static_cast<int>(std::min<int64_t>(W, nb - s * W));
         const NextUnit next = unit_ahead(s, strips, ahead, t0, t1, a.T_, batch + 1 == b1, a.P, W);
-        strip.run(StripParams<T, K>(a, r0 + s * W, n), n0 + s * W, n, t0, t1, state[s], dw[s], db[s], next);
+        strip.template run<kRecompute>(StripParams<T, K>(a, r0 + s * W, n), n0 + s * W, n, t0, t1, state[s], dw[s],
+                                       db[s], next);
       }
     }
     for (int64_t s = 0; s < strips; ++s) {
@@ -622,6 +747,21 @@ void backward_strips(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64
     add_lane_sums<T, K>(dw_out, db_out, s, static_cast<int>(std::min<int64_t>(W, nb - s * W)), dw[s], db[s]);
   }
   if (streaming) simd::fence_streaming_stores();
+}
+
+// One group: the block of nb neurons at row offset r0, for batch rows [b0, b1); adds the group's
+// weight and bias gradients to dw_out [K][kBlock] and db_out [kBlock] (lane order). Up to
+// kStripMajorSteps steps, strip by strip over the batch rows; else step by step (backward_rows) when
+// `by_rows`, or strip by strip in tiles of kTile steps. With no saved H (grads.h null, T <=
+// kRecomputeSteps: one tile) each reverse pass first recomputes it.
+template <typename T, int K, int kPower, int64_t kSlope>
+void backward_strips(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64_t r0, int64_t nb, int64_t b0,
+                     int64_t b1, T* __restrict dw_out, T* __restrict db_out, bool streaming, bool by_rows) {
+  if (grads.h == nullptr) {
+    backward_strips_with<T, K, kPower, kSlope, true>(args, grads, r0, nb, b0, b1, dw_out, db_out, streaming, by_rows);
+  } else {
+    backward_strips_with<T, K, kPower, kSlope, false>(args, grads, r0, nb, b0, b1, dw_out, db_out, streaming, by_rows);
+  }
 }
 
 }  // namespace paraspike
