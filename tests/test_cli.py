@@ -432,6 +432,26 @@ def test_options_benchmark_times_every_option_set_against_the_default(tmp_path, 
         options.main(["--shape", "3,2"])
 
 
+def test_recompute_benchmark_compares_both_modes_and_counts_what_autograd_saves(tmp_path, capsys, monkeypatch):
+    from paraspike.bench import recompute
+    from paraspike.kernels.cpu import cpu_kernel_unavailable_reason
+
+    if cpu_kernel_unavailable_reason(torch.device("cpu")) is not None:
+        pytest.skip("the CPU kernels are not built here")
+    monkeypatch.setenv("PARASPIKE_RECOMPUTE_STEPS", "7")  # the modes set it; it is put back after
+    assert recompute.main(["--shapes", "4,2,64", "40,2,64", "--rounds", "2", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "bench_recompute_cpu.json").read_text())["rows"]
+    assert [row["shape"] for row in rows] == [[4, 2, 64], [40, 2, 64]]
+    sequence_mib = 4 * 2 * 64 * 4 / 2**20
+    short, long = rows
+    # up to 32 steps only the default mode drops H (one [T, B, C] float32 sequence) from what is saved
+    assert short["saved H"]["saved_mib"] - short["recomputed H"]["saved_mib"] == pytest.approx(sequence_mib)
+    assert long["saved H"]["saved_mib"] == pytest.approx(long["recomputed H"]["saved_mib"])
+    assert all(row[mode]["total_s"] > 0 for row in rows for mode in recompute.MODES)
+    assert "recomputed H" in capsys.readouterr().out
+    assert os.environ["PARASPIKE_RECOMPUTE_STEPS"] == "7"
+
+
 def test_strip_cycles_benchmark_times_the_kernel_loops_alone(tmp_path, capsys):
     from paraspike.bench.strip_cycles import main as strip_cycles_main
     from paraspike.kernels.cpu import cpu_kernel_unavailable_reason

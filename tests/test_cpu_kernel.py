@@ -199,6 +199,7 @@ def _saved_tensors_of_a_training_call(neuron: DSN, x: torch.Tensor) -> list[torc
 @pytest.mark.parametrize("steps, saves_potentials", [(1, False), (2, False), (32, False), (33, True)])
 def test_training_saves_the_potentials_only_beyond_32_steps(steps, saves_potentials, monkeypatch):
     # Up to 32 steps autograd keeps x alone for the backward (which recomputes H); beyond, x and H.
+    monkeypatch.delenv("PARASPIKE_RECOMPUTE_STEPS", raising=False)
     x = torch.randn(steps, 4, 8, requires_grad=True)
     sequences = [t for t in _saved_tensors_of_a_training_call(DSN(8, backend="cpu"), x) if t.shape == x.shape]
     assert len(sequences) == (2 if saves_potentials else 1)

@@ -138,6 +138,32 @@ def _options_section(result: dict | None) -> list[str]:
     return [*lines, ""]
 
 
+def _recompute_section(result: dict | None) -> list[str]:
+    """Recomputed against saved membrane potentials (``python -m paraspike.bench.recompute``)."""
+    if not result:
+        return []
+    lines = [
+        "## Recomputed against saved membrane potentials",
+        "",
+        f"`{result['command']}`, run {result['date']}, {result['threads']} threads "
+        "([json](../results/bench_recompute_cpu.json)): one default DSN layer, forward + backward, with the "
+        "kernel's default (up to T = 32 the backward recomputes `H` from `x`; the forward writes no `H`, autograd "
+        "saves `x` alone) and with `PARASPIKE_RECOMPUTE_STEPS=0` (`H` written, saved and read), the two alternated "
+        f"every round, medians of {result['rounds']} rounds, the caches evicted before each run by a 48 MiB copy; "
+        "MiB: what autograd saves for the backward.",
+        "",
+        "| input | saved H | recomputed H | time relative to saved H |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        before, after = row["saved H"], row["recomputed H"]
+        lines.append(
+            f"| `{row['shape']}` | {_ms(before['total_s'])} ({before['saved_mib']:.1f} MiB) "
+            f"| {_ms(after['total_s'])} ({after['saved_mib']:.1f} MiB) | {row['ratio']:.2f}x |"
+        )
+    return [*lines, ""]
+
+
 def _strip_cycles_section(result: dict | None) -> list[str]:
     """The kernel's register-blocked loops alone (``python -m paraspike.bench.strip_cycles``)."""
     if not result:
@@ -226,6 +252,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
     option_sets = _load(results / "bench_options_cpu.json")
     single = _load(results / "bench_single_step_cpu.json")
     strip_cycles = _load(results / "bench_strip_cycles_cpu.json")
+    recomputed = _load(results / "bench_recompute_cpu.json")
     machine = (lengths or layers or {}).get("machine", {})
     lines = [
         "# Speed: the DSN against SpikingJelly's neurons, side by side",
@@ -315,6 +342,7 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
         lines += [*[f"- {t['target']}: {t['verdict']}" for t in result["targets"]], ""]
     lines += _networks_section(networks)
     lines += _options_section(option_sets)
+    lines += _recompute_section(recomputed)
     lines += _strip_cycles_section(strip_cycles)
     lines += _single_step_section(single)
     lines += [

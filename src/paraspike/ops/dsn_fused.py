@@ -10,8 +10,10 @@ oldest), one sequential pass per block of neurons computes::
 
 and one reverse pass computes the gradients of ``x``, ``history``, ``h0``, ``weight`` and ``bias``
 (spec section 3 plus the chain rule through the conv: ``dx_t`` gathers the ``k`` logits that read
-``x_t``). Saved for backward: the input, ``H`` and the small parameters; ``alpha`` and the logits are
-recomputed in the reverse pass. ``H`` is not even written when no gradient is needed (inference).
+``x_t``). Saved for backward: the input and the small parameters, and ``H`` only beyond 32 steps (up to
+32, with ``k <= 4`` taps, the reverse pass first recomputes ``H`` and the decays from ``x``; beyond, it
+recomputes the logits and decays and reads ``H``; ``PARASPIKE_RECOMPUTE_STEPS=n`` lowers the 32, 0 always
+saves ``H``). ``H`` is written only when returned (``store_h``) or saved.
 
 The op is ``torch.ops.paraspike.dsn_cpu`` (:mod:`paraspike.kernels.cpu`): one dispatcher call each way,
 autograd in C++, a fake implementation for ``torch.compile``/``torch.export``. It is the same function

@@ -1,0 +1,149 @@
+"""Recomputed against saved membrane potentials: what the fused CPU kernel's default costs and saves.
+
+Up to ``T = 32`` (``k <= 4`` taps) the kernel's backward recomputes ``H`` from ``x`` instead of
+reading it saved, so the forward writes no ``H`` and autograd keeps ``x`` alone;
+``PARASPIKE_RECOMPUTE_STEPS=0`` restores the saved ``H``. This times one DSN layer forward +
+backward both ways in one process, the two modes alternated every round (the variable is read on
+every call), each run after a copy of 48 MiB that evicts the layer's tensors from the caches (as the
+other models of the layer suite do between its runs), and counts the bytes autograd saves for the
+backward (``torch.autograd.graph.saved_tensors_hooks``).
+
+Run: ``python -m paraspike.bench.recompute --out results``; prints a table and writes
+``<out>/bench_recompute_cpu.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from paraspike.bench.common import program_record, save_record
+
+__all__ = ["MODES", "saved_mebibytes", "time_modes", "main"]
+
+MODES = {"saved H": "0", "recomputed H": ""}  # PARASPIKE_RECOMPUTE_STEPS per mode ("": the default)
+DEFAULT_SHAPES = ("1,16,128,16,16", "2,16,128,16,16", "4,16,128,16,16", "8,16,128,16,16", "32,16,128,16,16")
+EVICTING_COPY_MIB = 48
+
+
+@contextmanager
+def recompute_steps(setting: str) -> Iterator[None]:
+    """Run the block with ``PARASPIKE_RECOMPUTE_STEPS`` set to ``setting`` (unset when empty)."""
+    before = os.environ.pop("PARASPIKE_RECOMPUTE_STEPS", None)
+    if setting:
+        os.environ["PARASPIKE_RECOMPUTE_STEPS"] = setting
+    try:
+        yield
+    finally:
+        os.environ.pop("PARASPIKE_RECOMPUTE_STEPS", None)
+        if before is not None:
+            os.environ["PARASPIKE_RECOMPUTE_STEPS"] = before
+
+
+def saved_mebibytes(neuron: torch.nn.Module, x: torch.Tensor) -> float:
+    """MiB that autograd saves for the backward of one forward of ``neuron`` on ``x``."""
+    sizes: list[int] = []
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        sizes.append(tensor.numel() * tensor.element_size())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        neuron.reset()
+        neuron(x)
+    return sum(sizes) / 2**20
+
+
+def time_modes(shape: tuple[int, ...], rounds: int, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Per mode: median forward, backward and total seconds of a default DSN on a random input
+    ``shape`` ``[T, B, C, *]`` over ``rounds`` alternated rounds, and the MiB saved for backward."""
+    from paraspike.neurons import DSN
+
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(*shape, generator=gen).requires_grad_()
+    grad = torch.randn(*shape, generator=gen)
+    neuron = DSN(shape[2])
+    source = torch.ones(EVICTING_COPY_MIB * 2**18)
+    target = torch.empty_like(source)
+
+    def run() -> tuple[float, float]:
+        target.copy_(source)
+        neuron.reset()
+        x.grad = None
+        start = time.perf_counter()
+        out = neuron(x)
+        middle = time.perf_counter()
+        out.backward(grad)
+        return middle - start, time.perf_counter() - middle
+
+    result: dict[str, dict[str, float]] = {}
+    times: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
+    for mode, setting in MODES.items():
+        with recompute_steps(setting):
+            for _ in range(3):
+                run()
+            result[mode] = {"saved_mib": saved_mebibytes(neuron, x)}
+    for _ in range(rounds):
+        for mode, setting in MODES.items():
+            with recompute_steps(setting):
+                times[mode].append(run())
+    for mode, measured in times.items():
+        result[mode].update(
+            forward_s=statistics.median(f for f, _ in measured),
+            backward_s=statistics.median(b for _, b in measured),
+            total_s=statistics.median(f + b for f, b in measured),
+        )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m paraspike.bench.recompute", description=__doc__.split("\n")[0])
+    parser.add_argument("--shapes", nargs="+", default=list(DEFAULT_SHAPES), help="inputs T,B,C,... (%(default)s)")
+    parser.add_argument("--rounds", type=int, default=40, help="alternated rounds per shape")
+    parser.add_argument("--out", type=Path, default=None, help="folder for bench_recompute_cpu.json")
+    args = parser.parse_args(argv)
+    from paraspike.kernels.cpu import cpu_kernel_unavailable_reason
+
+    reason = cpu_kernel_unavailable_reason(torch.device("cpu"))
+    if reason is not None:
+        print(f"the fused CPU kernel is unavailable here ({reason}): nothing to compare")
+        return 1
+    rows = []
+    print(
+        f"forward + backward ms (medians of {args.rounds} alternated rounds, caches evicted before each), "
+        f"MiB saved for backward; {torch.get_num_threads()} threads"
+    )
+    for text in args.shapes:
+        shape = tuple(int(part) for part in text.split(","))
+        measured = time_modes(shape, args.rounds)
+        before, after = measured["saved H"], measured["recomputed H"]
+        ratio = after["total_s"] / before["total_s"]
+        rows.append({"shape": list(shape), **{mode: values for mode, values in measured.items()}, "ratio": ratio})
+        print(
+            f"{str(list(shape)):24s} saved H {before['total_s'] * 1e3:7.3f} ms ({before['saved_mib']:6.1f} MiB)"
+            f"  recomputed H {after['total_s'] * 1e3:7.3f} ms ({after['saved_mib']:6.1f} MiB)  time x{ratio:.3f}",
+            flush=True,
+        )
+    if args.out is not None:
+        record = program_record(
+            "DSN layer forward+backward, H recomputed vs saved",
+            "paraspike.bench.recompute",
+            argv,
+            torch.device("cpu"),
+            threads=torch.get_num_threads(),
+            rounds=args.rounds,
+            rows=rows,
+        )
+        save_record(args.out, "bench_recompute_cpu.json", record)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
