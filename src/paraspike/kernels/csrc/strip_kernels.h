@@ -16,6 +16,8 @@
 //   row, so each step prefetches the lines the next strip (or tile) touches at its matching step
 //   (NextUnit), and where rows lie far apart (each on its own page) that is not enough.
 // Both compute the same operations in the same order per neuron, so their results are identical.
+// Up to kRecomputeSteps steps the backward is given no H: each reverse pass first runs the forward's
+// steps again (the same step_decay and strip_update), keeping every step's decay terms and H for it.
 // Outputs from half the last-level cache up are stored non-temporally (no read for ownership).
 #pragma once
 
