@@ -322,7 +322,9 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
             "One neuron layer, float32, forward + backward, models timed interleaved (each round runs every model "
             "once; medians over the rounds). Cells: time (relative to the DSN-int; above 1 = slower than the DSN) "
             f"[multiple of the memory-traffic floor: {result['floor_bytes_per_neuron_step']} bytes per neuron-step "
-            "over the bandwidth of a copy moving as many bytes, measured in the same run]."
+            "over the bandwidth of a copy moving as many bytes, measured in the same run; the count of a layer "
+            "that saves its potentials `H`, as the speed issue set it: up to T = 32 the DSN recomputes `H` and moves "
+            "20 of those bytes]."
             + (
                 f" *Kernel loops alone*: {KERNEL_LOOPS_NOTE}"
                 if any("kernel_loops_s" in r for r in result["rows"])
