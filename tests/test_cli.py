@@ -439,8 +439,12 @@ def test_recompute_benchmark_compares_both_modes_and_counts_what_autograd_saves(
     if cpu_kernel_unavailable_reason(torch.device("cpu")) is not None:
         pytest.skip("the CPU kernels are not built here")
     monkeypatch.setenv("PARASPIKE_RECOMPUTE_STEPS", "7")  # the modes set it; it is put back after
-    assert recompute.main(["--shapes", "4,2,64", "40,2,64", "--rounds", "2", "--out", str(tmp_path)]) == 0
-    rows = json.loads((tmp_path / "bench_recompute_cpu.json").read_text())["rows"]
+    arguments = ["--shapes", "4,2,64", "40,2,64", "--rounds", "2", "--networks", "image-t2", "--out", str(tmp_path)]
+    assert recompute.main(arguments) == 0
+    record = json.loads((tmp_path / "bench_recompute_cpu.json").read_text())
+    rows = record["rows"]
+    network = record["networks_saved_mib"]["image-t2"]
+    assert 0 < network["recomputed H"] < network["saved H"]  # the DSN layers' H (T = 2) is no longer saved
     assert [row["shape"] for row in rows] == [[4, 2, 64], [40, 2, 64]]
     sequence_mib = 4 * 2 * 64 * 4 / 2**20
     short, long = rows

@@ -6,7 +6,9 @@ reading it saved, so the forward writes no ``H`` and autograd keeps ``x`` alone;
 backward both ways in one process, the two modes alternated every round (the variable is read on
 every call), each run after a copy of 48 MiB that evicts the layer's tensors from the caches (as the
 other models of the layer suite do between its runs), and counts the bytes autograd saves for the
-backward (``torch.autograd.graph.saved_tensors_hooks``).
+backward (``torch.autograd.graph.saved_tensors_hooks``); then the same count for a whole network, the
+spiking VGG of :mod:`paraspike.bench.networks` with DSN neurons (distinct storages, so a tensor saved by
+two layers counts once).
 
 Run: ``python -m paraspike.bench.recompute --out results``; prints a table and writes
 ``<out>/bench_recompute_cpu.json``.
@@ -26,7 +28,7 @@ import torch
 
 from paraspike.bench.common import program_record, save_record
 
-__all__ = ["MODES", "saved_mebibytes", "time_modes", "main"]
+__all__ = ["MODES", "network_saved_mebibytes", "saved_mebibytes", "time_modes", "main"]
 
 MODES = {"saved H": "0", "recomputed H": ""}  # PARASPIKE_RECOMPUTE_STEPS per mode ("": the default)
 DEFAULT_SHAPES = ("1,16,128,16,16", "2,16,128,16,16", "4,16,128,16,16", "8,16,128,16,16", "32,16,128,16,16")
@@ -59,6 +61,31 @@ def saved_mebibytes(neuron: torch.nn.Module, x: torch.Tensor) -> float:
         neuron.reset()
         neuron(x)
     return sum(sizes) / 2**20
+
+
+def network_saved_mebibytes(network: str) -> float:
+    """MiB of distinct storages that autograd saves for one forward of the spiking VGG
+    ``NETWORKS[network]`` (:mod:`paraspike.bench.networks`) with DSN neurons, under the current
+    ``PARASPIKE_RECOMPUTE_STEPS``."""
+    from paraspike.bench.networks import NETWORKS
+    from paraspike.models import SpikingVGG
+    from paraspike.neurons import reset_net
+
+    shape = NETWORKS[network]
+    torch.manual_seed(0)
+    model = SpikingVGG(shape.channels, shape.size, shape.steps, shape.classes, "dsn", widths=shape.widths)
+    x = torch.rand(shape.batch, shape.steps, shape.channels, shape.size, shape.size)
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        reset_net(model)
+        model(x)
+    return sum(storages.values()) / 2**20
 
 
 def time_modes(shape: tuple[int, ...], rounds: int, seed: int = 0) -> dict[str, dict[str, float]]:
@@ -107,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m paraspike.bench.recompute", description=__doc__.split("\n")[0])
     parser.add_argument("--shapes", nargs="+", default=list(DEFAULT_SHAPES), help="inputs T,B,C,... (%(default)s)")
     parser.add_argument("--rounds", type=int, default=40, help="alternated rounds per shape")
+    parser.add_argument(
+        "--networks", nargs="*", default=["event", "image", "image-t2"], help="spiking VGGs to count (%(default)s)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for bench_recompute_cpu.json")
     args = parser.parse_args(argv)
     from paraspike.kernels.cpu import cpu_kernel_unavailable_reason
@@ -131,6 +161,18 @@ def main(argv: list[str] | None = None) -> int:
             f"  recomputed H {after['total_s'] * 1e3:7.3f} ms ({after['saved_mib']:6.1f} MiB)  time x{ratio:.3f}",
             flush=True,
         )
+    networks = {}
+    for network in args.networks:
+        counts = {}
+        for mode, setting in MODES.items():
+            with recompute_steps(setting):
+                counts[mode] = network_saved_mebibytes(network)
+        networks[network] = counts
+        print(
+            f"spiking VGG '{network}': autograd saves {counts['saved H']:.1f} MiB with saved H, "
+            f"{counts['recomputed H']:.1f} MiB recomputed",
+            flush=True,
+        )
     if args.out is not None:
         record = program_record(
             "DSN layer forward+backward, H recomputed vs saved",
@@ -140,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=torch.get_num_threads(),
             rounds=args.rounds,
             rows=rows,
+            networks_saved_mib=networks,
         )
         save_record(args.out, "bench_recompute_cpu.json", record)
     return 0

@@ -161,6 +161,20 @@ def _recompute_section(result: dict | None) -> list[str]:
             f"| `{row['shape']}` | {_ms(before['total_s'])} ({before['saved_mib']:.1f} MiB) "
             f"| {_ms(after['total_s'])} ({after['saved_mib']:.1f} MiB) | {row['ratio']:.2f}x |"
         )
+    networks = result.get("networks_saved_mib", {})
+    if networks:
+        lines += [
+            "",
+            "What autograd saves for one training step of the spiking VGGs of the whole-network benchmark above "
+            "(DSN neurons; distinct storages):",
+            "",
+            "| network | saved H | recomputed H |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {name} | {counts['saved H']:.1f} MiB | {counts['recomputed H']:.1f} MiB |"
+            for name, counts in networks.items()
+        ]
     return [*lines, ""]
 
 
