@@ -466,6 +466,27 @@ def test_fused_half_precision_runs_in_float32():
 
 
 @needs_kernel
+@pytest.mark.parametrize("steps", [2, 8, 40])  # H recomputed by the backward (2, 8) and saved (40)
+def test_half_precision_gradients_are_the_float32_gradients_of_the_rounded_input(steps):
+    # bfloat16 inputs run in float32 both ways (recomputing H from the converted input backward): the
+    # gradients are those of the float32 layer on the same (rounded) values, dx rounded to bfloat16.
+    torch.manual_seed(5)
+    neuron = DSN(8, backend="cpu")
+    x_half = torch.randn(steps, 3, 8).to(torch.bfloat16).requires_grad_()
+    x_float = x_half.detach().float().requires_grad_()
+    weights = torch.randn(steps, 3, 8).to(torch.bfloat16).float()  # the spikes' gradient is bfloat16 then
+    grads = []
+    for x in (x_half, x_float):
+        neuron.reset()
+        loss = (neuron(x).float() * weights).sum()
+        grads.append(torch.autograd.grad(loss, [x, neuron.decay_logit.weight, neuron.decay_logit.bias]))
+    (dx_half, dw_half, db_half), (dx_float, dw_float, db_float) = grads
+    assert dx_half.dtype == torch.bfloat16
+    assert torch.equal(dx_half, dx_float.to(torch.bfloat16))
+    assert torch.equal(dw_half, dw_float) and torch.equal(db_half, db_float)
+
+
+@needs_kernel
 @pytest.mark.parametrize("steps", [1, 7, 300])
 def test_cpu_scan_backend_equals_naive_with_gradients(steps):
     torch.manual_seed(steps)
