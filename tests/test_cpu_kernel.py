@@ -125,15 +125,52 @@ def test_fused_dsn_backward_step_by_step_over_strips_equals_naive(options, shape
     test_fused_dsn_equals_naive_values_and_all_gradients(options, shape, with_state=True)
 
 
-RECOMPUTED_CONFIGS = [(o, s) for o, s in CONFIGS if s[0] <= 32 and o.get("kernel_size", 4) <= 4]
+@needs_kernel
+@pytest.mark.parametrize("row_major_bytes", ["0", str(1 << 62)])
+@pytest.mark.parametrize(
+    "options, shape",
+    [
+        ({"max_spike": 4}, (37, 3, 5)),  # a checkpoint, a 5-step last tile
+        ({"max_spike": 1, "surrogate": "atan"}, (65, 2, 40)),  # two checkpoints, a 1-step last tile
+        ({"max_spike": 4, "tau": 0.3, "kernel_size": 3}, (70, 2, 3, 6, 6)),
+        ({"max_spike": 4}, (9, 2, 3, 4, 4)),
+    ],
+)
+def test_fused_dsn_without_returned_potentials_equals_naive(options, shape, row_major_bytes, monkeypatch):
+    # Without store_h_seq the forward writes only H's checkpoints (its H is not returned), and the
+    # backward recomputes H from them; both traversals of the backward.
+    monkeypatch.setenv("PARASPIKE_ROW_MAJOR_BYTES", row_major_bytes)
+    torch.manual_seed(17)
+    reference = DSN(shape[2], backend="naive", **options).double()
+    fused = DSN(shape[2], backend="cpu", **options).double()
+    fused.load_state_dict(reference.state_dict())
+    x = (torch.randn(*shape, dtype=torch.float64) * 1.5).requires_grad_()
+    h0 = torch.randn(*shape[1:], dtype=torch.float64, requires_grad=True)
+    history = torch.randn(reference.kernel_size - 1, *shape[1:], dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(shape, dtype=torch.float64)
+    results = []
+    for neuron in (reference, fused):
+        neuron.reset()
+        neuron.set_state(DSNState(h0, history))
+        spikes = neuron(x)
+        loss = (spikes * weights).sum() + neuron.h.square().sum()
+        inputs = [x, h0, history, neuron.decay_logit.weight, neuron.decay_logit.bias]
+        results.append((spikes.detach(), torch.autograd.grad(loss, inputs)))
+    (s_ref, g_ref), (s_fused, g_fused) = results
+    assert torch.equal(s_fused, s_ref)
+    for got, want in zip(g_fused, g_ref, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
+
+
+RECOMPUTED_CONFIGS = [(o, s) for o, s in CONFIGS if o.get("kernel_size", 4) <= 4]
 
 
 @needs_kernel
 @pytest.mark.parametrize("options, shape", RECOMPUTED_CONFIGS)
 def test_fused_dsn_backward_from_saved_potentials_equals_naive(options, shape, monkeypatch):
-    # Up to 32 steps the backward recomputes H from x by default (the tests above); with
-    # PARASPIKE_RECOMPUTE_STEPS=0 the forward saves H and the backward reads it.
-    monkeypatch.setenv("PARASPIKE_RECOMPUTE_STEPS", "0")
+    # The backward recomputes H from x by default (the tests above); with PARASPIKE_RECOMPUTE_H=0 the
+    # forward saves H and the backward reads it.
+    monkeypatch.setenv("PARASPIKE_RECOMPUTE_H", "0")
     test_fused_dsn_equals_naive_values_and_all_gradients(options, shape, with_state=True)
 
 
@@ -149,7 +186,9 @@ def test_fused_dsn_backward_from_saved_potentials_equals_naive(options, shape, m
         ({"max_spike": 4, "tau": 0.3}, (3, 2, 2, 17, 17)),  # vector log1p / expm1
         ({"max_spike": 4, "kernel_size": 2}, (7, 2, 3, 4, 4)),
         ({"max_spike": 1, "surrogate": "sigmoid"}, (8, 2, 40)),
-        ({"max_spike": 4, "v_threshold": 0.7}, (32, 2, 3, 6, 6)),  # the most steps recomputed
+        ({"max_spike": 4, "v_threshold": 0.7}, (32, 2, 3, 6, 6)),  # one tile
+        ({"max_spike": 4}, (70, 2, 3, 6, 6)),  # three tiles, two checkpoints
+        ({"max_spike": 1, "surrogate": "atan", "tau": 0.3}, (33, 3, 40)),  # a checkpoint and a one-step tile
     ],
 )
 def test_recomputed_potentials_give_the_saved_potentials_gradients_to_rounding(
@@ -169,14 +208,14 @@ def test_recomputed_potentials_give_the_saved_potentials_gradients_to_rounding(
     monkeypatch.setenv("PARASPIKE_ROW_MAJOR_BYTES", row_major_bytes)
 
     def gradients(recompute_steps: str) -> list[torch.Tensor]:
-        monkeypatch.setenv("PARASPIKE_RECOMPUTE_STEPS", recompute_steps)
+        monkeypatch.setenv("PARASPIKE_RECOMPUTE_H", recompute_steps)
         neuron.reset()
         neuron.set_state(DSNState(h0, history))
         loss = (neuron(x) * weights).sum() + neuron.h.square().sum()
         inputs = [x, h0, history, neuron.decay_logit.weight, neuron.decay_logit.bias]
         return list(torch.autograd.grad(loss, inputs))
 
-    recomputed, saved = gradients("32"), gradients("0")
+    recomputed, saved = gradients("1"), gradients("0")
     tolerance = 1e-6 if dtype == torch.float32 else 1e-14
     for a, b in zip(recomputed, saved, strict=True):
         torch.testing.assert_close(a, b, rtol=tolerance, atol=tolerance * b.abs().max().item())
@@ -196,29 +235,34 @@ def _saved_tensors_of_a_training_call(neuron: DSN, x: torch.Tensor) -> list[torc
 
 
 @needs_kernel
-@pytest.mark.parametrize("steps, saves_potentials", [(1, False), (2, False), (32, False), (33, True)])
-def test_training_saves_the_potentials_only_beyond_32_steps(steps, saves_potentials, monkeypatch):
-    # Up to 32 steps autograd keeps x alone for the backward (which recomputes H); beyond, x and H.
-    monkeypatch.delenv("PARASPIKE_RECOMPUTE_STEPS", raising=False)
+@pytest.mark.parametrize("steps", [1, 2, 32, 33, 70])
+def test_training_saves_the_input_and_one_potential_per_32_steps(steps, monkeypatch):
+    # The backward recomputes H from x, a 32-step tile at a time, starting each tile but the first from
+    # the H the forward kept at the previous tile's last step; PARASPIKE_RECOMPUTE_H=0 saves all of H.
+    monkeypatch.delenv("PARASPIKE_RECOMPUTE_H", raising=False)
     x = torch.randn(steps, 4, 8, requires_grad=True)
-    sequences = [t for t in _saved_tensors_of_a_training_call(DSN(8, backend="cpu"), x) if t.shape == x.shape]
-    assert len(sequences) == (2 if saves_potentials else 1)
-    monkeypatch.setenv("PARASPIKE_RECOMPUTE_STEPS", "0")
-    sequences = [t for t in _saved_tensors_of_a_training_call(DSN(8, backend="cpu"), x) if t.shape == x.shape]
-    assert len(sequences) == (1 if steps == 1 else 2)  # one step: H is the final state, not a sequence
+    saved = [t for t in _saved_tensors_of_a_training_call(DSN(8, backend="cpu"), x) if t.shape[1:] == x.shape[1:]]
+    assert sorted(t.shape[0] for t in saved if t.dim() == 3) == sorted([steps, (steps - 1) // 32])
+    monkeypatch.setenv("PARASPIKE_RECOMPUTE_H", "0")
+    saved = [t for t in _saved_tensors_of_a_training_call(DSN(8, backend="cpu"), x) if t.shape == x.shape]
+    assert len(saved) == (1 if steps == 1 else 2)  # one step: H is the final state, not a sequence
 
 
 @needs_kernel
-@pytest.mark.parametrize("steps, taps", [(33, 4), (8, 5)])
-def test_backward_without_saved_potentials_beyond_what_it_recomputes_is_a_clear_error(steps, taps):
+def test_backward_from_checkpoints_it_cannot_use_is_a_clear_error():
     import paraspike.kernels.cpu  # noqa: F401  (the ops)
 
-    x = torch.randn(steps, 2, 3)
-    weight, bias = torch.randn(3, taps), torch.zeros(3)
-    with pytest.raises(RuntimeError, match="recomputes H .* only for k <= 4 taps and T <= 32"):
+    def backward(steps: int, taps: int, h: torch.Tensor) -> None:
+        x = torch.randn(steps, 2, 3)
+        weight, bias = torch.randn(3, taps), torch.zeros(3)
         torch.ops.paraspike.dsn_cpu_backward(
-            x, None, None, x, None, None, torch.empty(0), weight, bias, 0.25, 1.0, 4, 0, 2.0, True, False, False
+            x, None, None, x, None, None, h, weight, bias, 0.25, 1.0, 4, 0, 2.0, True, False, False
         )
+
+    with pytest.raises(RuntimeError, match="recomputes H from checkpoints only for k <= 4 taps, got k = 5"):
+        backward(8, 5, torch.empty(0, 2, 3))
+    with pytest.raises(RuntimeError, match=r"potentials or their checkpoints \[\(T-1\)/32, B, C, \*\] = \[2, "):
+        backward(70, 4, torch.empty(1, 2, 3))
 
 
 @needs_kernel

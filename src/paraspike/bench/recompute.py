@@ -2,7 +2,7 @@
 
 Up to ``T = 32`` (``k <= 4`` taps) the kernel's backward recomputes ``H`` from ``x`` instead of
 reading it saved, so the forward writes no ``H`` and autograd keeps ``x`` alone;
-``PARASPIKE_RECOMPUTE_STEPS=0`` restores the saved ``H``. This times one DSN layer forward +
+``PARASPIKE_RECOMPUTE_H=0`` restores the saved ``H``. This times one DSN layer forward +
 backward both ways in one process, the two modes alternated every round (the variable is read on
 every call), each run after a copy of 48 MiB that evicts the layer's tensors from the caches (as the
 other models of the layer suite do between its runs), and counts the bytes autograd saves for the
@@ -30,23 +30,23 @@ from paraspike.bench.common import program_record, save_record
 
 __all__ = ["MODES", "network_saved_mebibytes", "saved_mebibytes", "time_modes", "main"]
 
-MODES = {"saved H": "0", "recomputed H": ""}  # PARASPIKE_RECOMPUTE_STEPS per mode ("": the default)
+MODES = {"saved H": "0", "recomputed H": ""}  # PARASPIKE_RECOMPUTE_H per mode ("": the default)
 DEFAULT_SHAPES = ("1,16,128,16,16", "2,16,128,16,16", "4,16,128,16,16", "8,16,128,16,16", "32,16,128,16,16")
 EVICTING_COPY_MIB = 48
 
 
 @contextmanager
-def recompute_steps(setting: str) -> Iterator[None]:
-    """Run the block with ``PARASPIKE_RECOMPUTE_STEPS`` set to ``setting`` (unset when empty)."""
-    before = os.environ.pop("PARASPIKE_RECOMPUTE_STEPS", None)
+def recompute_h_set_to(setting: str) -> Iterator[None]:
+    """Run the block with ``PARASPIKE_RECOMPUTE_H`` set to ``setting`` (unset when empty)."""
+    before = os.environ.pop("PARASPIKE_RECOMPUTE_H", None)
     if setting:
-        os.environ["PARASPIKE_RECOMPUTE_STEPS"] = setting
+        os.environ["PARASPIKE_RECOMPUTE_H"] = setting
     try:
         yield
     finally:
-        os.environ.pop("PARASPIKE_RECOMPUTE_STEPS", None)
+        os.environ.pop("PARASPIKE_RECOMPUTE_H", None)
         if before is not None:
-            os.environ["PARASPIKE_RECOMPUTE_STEPS"] = before
+            os.environ["PARASPIKE_RECOMPUTE_H"] = before
 
 
 def saved_mebibytes(neuron: torch.nn.Module, x: torch.Tensor) -> float:
@@ -66,7 +66,7 @@ def saved_mebibytes(neuron: torch.nn.Module, x: torch.Tensor) -> float:
 def network_saved_mebibytes(network: str) -> float:
     """MiB of distinct storages that autograd saves for one forward of the spiking VGG
     ``NETWORKS[network]`` (:mod:`paraspike.bench.networks`) with DSN neurons, under the current
-    ``PARASPIKE_RECOMPUTE_STEPS``."""
+    ``PARASPIKE_RECOMPUTE_H``."""
     from paraspike.bench.networks import NETWORKS
     from paraspike.models import SpikingVGG
     from paraspike.neurons import reset_net
@@ -113,13 +113,13 @@ def time_modes(shape: tuple[int, ...], rounds: int, seed: int = 0) -> dict[str, 
     result: dict[str, dict[str, float]] = {}
     times: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
     for mode, setting in MODES.items():
-        with recompute_steps(setting):
+        with recompute_h_set_to(setting):
             for _ in range(3):
                 run()
             result[mode] = {"saved_mib": saved_mebibytes(neuron, x)}
     for _ in range(rounds):
         for mode, setting in MODES.items():
-            with recompute_steps(setting):
+            with recompute_h_set_to(setting):
                 times[mode].append(run())
     for mode, measured in times.items():
         result[mode].update(
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     for network in args.networks:
         counts = {}
         for mode, setting in MODES.items():
-            with recompute_steps(setting):
+            with recompute_h_set_to(setting):
                 counts[mode] = network_saved_mebibytes(network)
         networks[network] = counts
         print(

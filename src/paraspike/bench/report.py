@@ -148,7 +148,7 @@ def _recompute_section(result: dict | None) -> list[str]:
         f"`{result['command']}`, run {result['date']}, {result['threads']} threads "
         "([json](../results/bench_recompute_cpu.json)): one default DSN layer, forward + backward, with the "
         "kernel's default (up to T = 32 the backward recomputes `H` from `x`; the forward writes no `H`, autograd "
-        "saves `x` alone) and with `PARASPIKE_RECOMPUTE_STEPS=0` (`H` written, saved and read), the two alternated "
+        "saves `x` alone) and with `PARASPIKE_RECOMPUTE_H=0` (`H` written, saved and read), the two alternated "
         f"every round, medians of {result['rounds']} rounds, the caches evicted before each run by a 48 MiB copy; "
         "MiB: what autograd saves for the backward.",
         "",

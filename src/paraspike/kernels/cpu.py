@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 SOURCE_DIR = Path(__file__).with_name("csrc")
+CHECKPOINT_STEPS = 32  # kTile in csrc/strip_kernels.h: steps per H checkpoint of the recomputing backward
 _SOURCES = ("paraspike_cpu.cpp",)
 # No -ffast-math: IEEE semantics keep NaN propagating through min/max/compares (csrc/common.h writes out
 # the vectorisable exp it needs). gnu++17 keeps GCC's default FMA contraction; errno/trapping off lets
@@ -113,9 +114,27 @@ def _register_fakes() -> None:
         return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
     @torch.library.register_fake("paraspike::dsn_cpu")
-    def _(x, history, h0, weight, bias, tau, v_threshold, max_spike, surrogate, surrogate_alpha, store_h):
+    def _(
+        x,
+        history,
+        h0,
+        weight,
+        bias,
+        tau,
+        v_threshold,
+        max_spike,
+        surrogate,
+        surrogate_alpha,
+        store_h,
+        checkpoint_h=False,
+    ):
         acc = accumulation(x.dtype)
-        h = x.new_empty(x.shape, dtype=acc) if store_h else x.new_empty((0,), dtype=acc)
+        if store_h:
+            h = x.new_empty(x.shape, dtype=acc)
+        elif checkpoint_h:  # H at each 32-step tile's last step but the sequence's
+            h = x.new_empty((max(x.shape[0] - 1, 0) // CHECKPOINT_STEPS, *x.shape[1:]), dtype=acc)
+        else:
+            h = x.new_empty((0,), dtype=acc)
         return torch.empty_like(x), h, x.new_empty(x.shape[1:], dtype=acc)
 
     @torch.library.register_fake("paraspike::dsn_cpu_backward")

@@ -173,7 +173,8 @@ struct BackwardArgs {
   const T* grad_s = nullptr;     // [T, M] dL/dS, or null (zeros)
   const T* grad_h = nullptr;     // [T, M] dL/dH from uses of H itself, or null
   const T* grad_last = nullptr;  // [M] dL/dH_last, or null
-  const T* h = nullptr;          // [T, M] saved H
+  const T* h = nullptr;          // [T, M] saved H, or null: the strip kernels recompute it
+  const T* h_checkpoints = nullptr;  // recomputing: [(T-1)/kTile, M] H at each tile's last step but T-1
   T* dx = nullptr;               // [T, M], or null (not needed)
   T* dhist = nullptr;            // [K-1, M], or null (not needed)
   T* dh0 = nullptr;              // [M], or null (not needed)

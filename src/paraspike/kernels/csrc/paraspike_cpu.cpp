@@ -3,10 +3,12 @@
 // one opaque op (fake implementations are registered from Python: paraspike/kernels/cpu.py).
 //
 //   paraspike::dsn_cpu(x [T, B, C, *], history? [K-1, B, C, *], h0? [B, C, *], weight [C, K], bias [C],
-//                      tau, v_threshold, max_spike, surrogate, surrogate_alpha, store_h)
-//     -> (spikes [T, B, C, *] in x's dtype, H [T, B, C, *] (or [0] unless store_h), H_last [B, C, *])
-//   paraspike::dsn_cpu_backward(..., h [T, B, C, *] or empty, ...) -> (dx, dhistory, dh0, dweight, dbias):
-//     with an empty h (k <= 4 taps, T <= 32) the kernels recompute H from x (autograd's default there)
+//                      tau, v_threshold, max_spike, surrogate, surrogate_alpha, store_h, checkpoint_h=False)
+//     -> (spikes [T, B, C, *] in x's dtype, H [T, B, C, *] if store_h, else with checkpoint_h the H of each
+//         32-step tile's last step but T-1 [(T-1)/32, B, C, *] (k <= 4 taps), else [0]; H_last [B, C, *])
+//   paraspike::dsn_cpu_backward(..., h, ...) -> (dx, dhistory, dh0, dweight, dbias): h the saved H
+//     [T, B, C, *], or the checkpoints [(T-1)/32, B, C, *] (k <= 4 taps; an empty [0] when T <= 32), from
+//     which the kernels recompute H (autograd's default)
 //   paraspike::scan_cpu(u [T, *], log_decay [T, *], h0? [*]) -> h [T, *]
 //   paraspike::scan_cpu_backward(grad_h, log_decay, h, h0?, need_dh0) -> (du, dlog_decay, dh0)
 //   paraspike::cpu_output_cache_stats() -> [held bytes, hits, misses, dropped]; release_cpu_output_cache()
@@ -200,7 +202,7 @@ struct Grouping {
 std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& hist_in, const OptTensor& h0_in,
                                            const Tensor& weight, const Tensor& bias, double tau, double vth,
                                            int64_t max_spike, int64_t surrogate, double surrogate_alpha,
-                                           bool store_h) {
+                                           bool store_h, bool checkpoint_h) {
   check_dsn(x_in, hist_in, h0_in, weight, bias);
   const auto dtype = accumulation_type(x_in.scalar_type());
   const Layout L(x_in);
@@ -211,7 +213,14 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
   const bool strips = taps == kStripTaps;  // the register-blocked kernels (strip_kernels.h), any tau
   const Tile tile = tile_parameters(weight, bias, taps, L.S, dtype);
   auto spikes = empty_stream(x.sizes(), x.options());
-  auto h = store_h ? empty_stream(x.sizes(), x.options()) : at::empty({0}, x.options());
+  TORCH_CHECK(!checkpoint_h || strips, "paraspike::dsn_cpu writes H checkpoints only for k <= ", kStripTaps,
+              " taps, got k = ", K);
+  auto checkpoint_sizes = x.sizes().vec();
+  if (!checkpoint_sizes.empty()) checkpoint_sizes[0] = checkpoint_rows(L.T);
+  const bool checkpoints = checkpoint_h && !store_h;
+  auto h = store_h       ? empty_stream(x.sizes(), x.options())
+           : checkpoints ? at::empty(checkpoint_sizes, x.options())
+                         : at::empty({0}, x.options());
   auto h_last = empty_stream(x.sizes().slice(1), x.options());
   const Grouping G(L);
   if (L.M > 0) {
@@ -219,6 +228,7 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
       const auto a = make_args<scalar_t>(x, hist, h0, tile, K, L, tau, vth, max_spike, surrogate_alpha);
       scalar_t* s_ptr = spikes.data_ptr<scalar_t>();
       scalar_t* h_ptr = store_h ? h.data_ptr<scalar_t>() : nullptr;
+      scalar_t* checkpoint_ptr = checkpoints && h.numel() > 0 ? h.data_ptr<scalar_t>() : nullptr;
       scalar_t* last_ptr = h_last.data_ptr<scalar_t>();
       const int64_t per_item = G.elements_per_item(L);
       const bool streaming = bypasses_caches(L.M * L.T * static_cast<int64_t>(sizeof(scalar_t)));
@@ -231,7 +241,8 @@ std::tuple<Tensor, Tensor, Tensor> dsn_cpu(const Tensor& x_in, const OptTensor& 
             if (strips) {  // one call per block over the item's batch rows (per-call setup paid once)
               for (int64_t blk = k0; blk < k1; ++blk) {
                 forward_strips<scalar_t, kStripTaps, kPower, kBinary>(a, L.block_start[blk], L.width(blk), b0, b1,
-                                                                      s_ptr, h_ptr, last_ptr, streaming);
+                                                                      s_ptr, h_ptr, checkpoint_ptr, last_ptr,
+                                                                      streaming);
               }
               return;
             }
@@ -263,16 +274,19 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
   const Layout L(x_in);
   const int64_t K = weight.size(1), taps = kernel_taps(K);
   const bool strips = taps == kStripTaps;  // the register-blocked kernels (strip_kernels.h), any tau
-  const bool recompute = h_in.dim() == 1 && h_in.numel() == 0;  // x is [T, B, C, *]: an empty h is no H
-  TORCH_CHECK(!recompute || (strips && L.T <= kRecomputeSteps),
-              "paraspike::dsn_cpu_backward recomputes H (h empty) only for k <= ", kStripTaps, " taps and T <= ",
-              kRecomputeSteps, ", got k = ", K, ", T = ", L.T, ": pass the saved potentials");
-  TORCH_CHECK(recompute || h_in.sizes() == x_in.sizes(),
-              "h must be the saved [T, B, C, *] potentials (or empty: recompute them), got ", h_in.sizes());
+  // h: the saved H, or the checkpoints to recompute it from ([0] too where there are none, T <= 32)
+  const bool recompute = h_in.sizes() != x_in.sizes();
+  const bool checkpoint_shape = h_in.dim() == x_in.dim() && h_in.size(0) == checkpoint_rows(L.T) &&
+                                h_in.sizes().slice(1) == x_in.sizes().slice(1);
+  TORCH_CHECK(!recompute || checkpoint_shape || (h_in.dim() == 1 && h_in.numel() == 0 && checkpoint_rows(L.T) == 0),
+              "h must be the saved [T, B, C, *] potentials or their checkpoints [(T-1)/", kTile, ", B, C, *] = [",
+              checkpoint_rows(L.T), ", ...], got ", h_in.sizes());
+  TORCH_CHECK(!recompute || strips, "paraspike::dsn_cpu_backward recomputes H from checkpoints only for k <= ",
+              kStripTaps, " taps, got k = ", K, ": pass the saved potentials");
   const auto x = stream_input(x_in, dtype);
   const auto hist = optional_input(hist_in, dtype);
   const auto h0 = optional_input(h0_in, dtype);
-  const auto h = recompute ? Tensor() : stream_input(h_in, dtype);
+  const auto h = stream_input(h_in, dtype);
   const auto grad_s = optional_input(grad_s_in, dtype);
   const auto grad_h = optional_input(grad_h_in, dtype);
   const auto grad_last = optional_input(grad_last_in, dtype);
@@ -302,6 +316,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> dsn_cpu_backward(
       g.grad_h = pointer_or_null<T>(grad_h);
       g.grad_last = pointer_or_null<T>(grad_last);
       g.h = recompute ? nullptr : h.data_ptr<T>();  // null: the strip kernels recompute H
+      g.h_checkpoints = recompute && h.numel() > 0 ? h.data_ptr<T>() : nullptr;
       g.dx = need_dx ? dx.data_ptr<T>() : nullptr;
       g.dhist = dhist_wanted ? dhist.data_ptr<T>() : nullptr;
       g.dh0 = dh0_wanted ? dh0.data_ptr<T>() : nullptr;
@@ -476,29 +491,40 @@ class DsnFunction : public torch::autograd::Function<DsnFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const Tensor& x, const OptTensor& hist, const OptTensor& h0,
                                const Tensor& weight, const Tensor& bias, double tau, double vth, int64_t max_spike,
-                               int64_t surrogate, double surrogate_alpha, bool store_h, bool grad) {
-    // grad: whether a backward may follow (decided by the caller: grad mode is off in here)
+                               int64_t surrogate, double surrogate_alpha, bool store_h, bool checkpoint_h,
+                               bool grad) {
+    // grad: whether a backward may follow (decided by the caller: grad mode is off in here); checkpoint_h:
+    // the caller asks for the checkpoints as the second output (without store_h)
     static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("paraspike::dsn_cpu", "").typed<decltype(dsn_cpu)>();
     const Tensor hist_t = value_or_undefined(hist), h0_t = value_or_undefined(h0);
-    // Up to recompute_steps() steps (4-tap strip kernels) the backward recomputes H: nothing of H is
-    // written for it or saved. Else, with one step (the block kernels' single-step calls) H is H_last,
-    // so backward reads it from there and the kernel writes one output stream fewer.
-    const bool recompute = grad && weight.size(1) <= kStripTaps && x.size(0) <= recompute_steps();
+    // With the 4-tap strip kernels the backward recomputes H (unless PARASPIKE_RECOMPUTE_H=0): the
+    // forward writes, and autograd saves, only the checkpoints it starts each 32-step tile from (none up
+    // to 32 steps; taken from H when H is returned anyway). Else, with one step (the block kernels'
+    // single-step calls) H is H_last, so backward reads it from there and the kernel writes one output
+    // stream fewer.
+    const bool recompute = grad && weight.size(1) <= kStripTaps && recompute_h();
     const bool h_is_last = grad && !recompute && !store_h && x.size(0) == 1;
     Tensor spikes, h, h_last;
     {
       at::AutoDispatchBelowADInplaceOrView guard;
-      std::tie(spikes, h, h_last) = op.call(x, hist, h0, weight, bias, tau, vth, max_spike, surrogate,
-                                            surrogate_alpha, store_h || (grad && !recompute && !h_is_last));
+      std::tie(spikes, h, h_last) = op.call(x, hist, h0, weight, bias, tau, vth, max_spike, surrogate, surrogate_alpha,
+                                            store_h || (grad && !recompute && !h_is_last),
+                                            (recompute || checkpoint_h) && !store_h);
     }
-    ctx->save_for_backward({x, hist_t, h0_t, weight, bias, grad && !recompute ? (h_is_last ? h_last : h) : Tensor()});
+    Tensor for_backward;
+    if (recompute) {  // the checkpoints: written by the kernel, or rows kTile-1, 2 kTile-1, .. < T-1 of H
+      const int64_t steps = x.size(0);
+      for_backward = store_h ? h.slice(0, kTile - 1, std::max<int64_t>(steps - 1, 0), kTile).contiguous() : h;
+    } else if (grad) {
+      for_backward = h_is_last ? h_last : h;
+    }
+    ctx->save_for_backward({x, hist_t, h0_t, weight, bias, for_backward});
     ctx->saved_data["h_is_last"] = h_is_last;
-    ctx->saved_data["recompute"] = recompute;
     ctx->saved_data["config"] = c10::List<double>({tau, vth, static_cast<double>(max_spike),
                                                    static_cast<double>(surrogate), surrogate_alpha});
     ctx->saved_data["store_h"] = store_h;
     ctx->set_materialize_grads(false);
-    return {spikes, store_h ? h : at::empty({0}, h.options()), h_last};
+    return {spikes, store_h || checkpoint_h ? h : at::empty({0}, h.options()), h_last};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -514,9 +540,7 @@ class DsnFunction : public torch::autograd::Function<DsnFunction> {
     const bool need_dh0 = has_h0 && ctx->needs_input_grad(has_hist ? 2 : 1);
     // H is an output only with store_h (else an empty placeholder, whose gradient is not used)
     const Tensor& grad_h = ctx->saved_data["store_h"].toBool() ? grads[1] : Tensor();
-    const Tensor h = ctx->saved_data["recompute"].toBool() ? at::empty({0}, saved[0].options())
-                     : ctx->saved_data["h_is_last"].toBool() ? saved[5].unsqueeze(0)
-                                                             : saved[5];
+    const Tensor h = ctx->saved_data["h_is_last"].toBool() ? saved[5].unsqueeze(0) : saved[5];
     auto [dx, dhist, dh0, dw, db] = op.call(
         defined_or_none(grads[0]), defined_or_none(grad_h), defined_or_none(grads[2]), saved[0],
         defined_or_none(saved[1]), defined_or_none(saved[2]), h, saved[3], saved[4], config[0], config[1],
@@ -526,18 +550,18 @@ class DsnFunction : public torch::autograd::Function<DsnFunction> {
             need_dh0 ? dh0 : Tensor(),
             dw,
             db,
-            Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+            Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
 std::tuple<Tensor, Tensor, Tensor> dsn_cpu_autograd(const Tensor& x, const OptTensor& hist, const OptTensor& h0,
                                                     const Tensor& weight, const Tensor& bias, double tau, double vth,
                                                     int64_t max_spike, int64_t surrogate, double surrogate_alpha,
-                                                    bool store_h) {
+                                                    bool store_h, bool checkpoint_h) {
   const Tensor hist_t = value_or_undefined(hist), h0_t = value_or_undefined(h0);
   const bool grad = needs_grad({&x, &hist_t, &h0_t, &weight, &bias});
-  auto out =
-      DsnFunction::apply(x, hist, h0, weight, bias, tau, vth, max_spike, surrogate, surrogate_alpha, store_h, grad);
+  auto out = DsnFunction::apply(x, hist, h0, weight, bias, tau, vth, max_spike, surrogate, surrogate_alpha, store_h,
+                                checkpoint_h, grad);
   return {out[0], out[1], out[2]};
 }
 
@@ -576,7 +600,8 @@ Tensor scan_cpu_autograd(const Tensor& u, const Tensor& g, const OptTensor& h0) 
 TORCH_LIBRARY_FRAGMENT(paraspike, m) {
   m.def(
       "dsn_cpu(Tensor x, Tensor? history, Tensor? h0, Tensor weight, Tensor bias, float tau, float v_threshold, "
-      "int max_spike, int surrogate, float surrogate_alpha, bool store_h) -> (Tensor, Tensor, Tensor)");
+      "int max_spike, int surrogate, float surrogate_alpha, bool store_h, bool checkpoint_h=False) "
+      "-> (Tensor, Tensor, Tensor)");
   m.def(
       "dsn_cpu_backward(Tensor? grad_spikes, Tensor? grad_h, Tensor? grad_last, Tensor x, Tensor? history, "
       "Tensor? h0, Tensor h, Tensor weight, Tensor bias, float tau, float v_threshold, int max_spike, "

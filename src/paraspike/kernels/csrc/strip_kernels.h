@@ -34,17 +34,17 @@ namespace paraspike {
 constexpr int kStripTaps = 4;  // conv taps of the register-blocked kernels; layers with fewer run with zeros in front
 constexpr int64_t kTile = 32;  // steps per tile of the strip-by-strip backward
 constexpr int64_t kStripMajorSteps = 2;  // backward up to this T: strip by strip over batch rows
-// Up to this T the backward recomputes H from x (a forward sweep before each reverse pass, its decay
-// terms kept for the reverse steps, which then skip their own), so the forward writes no H and autograd
-// saves x alone: the layer moves 20 bytes per neuron-step, not 28, and keeps half the memory for backward.
-constexpr int64_t kRecomputeSteps = kTile;
-// The largest T whose backward recomputes H from x instead of reading it saved (the forward then writes
-// and autograd saves no H): kRecomputeSteps, or PARASPIKE_RECOMPUTE_STEPS below it (0: always save H;
-// tests and the before/after benchmarks compare the two with it).
-inline int64_t recompute_steps() {
-  const char* setting = std::getenv("PARASPIKE_RECOMPUTE_STEPS");
-  if (setting == nullptr || *setting == '\0') return kRecomputeSteps;
-  return std::clamp<int64_t>(std::atoll(setting), 0, kRecomputeSteps);
+// The backward recomputes H from x, a tile of kTile steps at a time (a forward sweep before each tile's
+// reverse pass, its decay terms kept for the reverse steps, which then skip their own), so the forward
+// writes only H at each tile's last step (a checkpoint, none for T <= kTile) and autograd saves x and
+// those: the layer moves about 20 bytes per neuron-step, not 28, and keeps about half the memory for the
+// backward. The number of checkpoints of a T-step layer:
+inline int64_t checkpoint_rows(int64_t steps) { return steps > 0 ? (steps - 1) / kTile : 0; }
+// Whether the backward recomputes H (the default) or reads it saved: PARASPIKE_RECOMPUTE_H=0 saves it
+// (tests and the before/after benchmarks compare the two with it).
+inline bool recompute_h() {
+  const char* setting = std::getenv("PARASPIKE_RECOMPUTE_H");
+  return setting == nullptr || *setting == '\0' || std::atoll(setting) != 0;
 }
 
 template <typename T, int kPower>
@@ -285,7 +285,7 @@ inline int64_t row_ahead(int64_t t, int64_t ahead, int64_t T, int64_t n0, int64_
 // 33.6, T = 32 35.5 -> 32.9. The arithmetic is the same, operation for operation: results are identical.
 template <typename T, int K, int kPower, bool kBinary>
 void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, int64_t b1, T* spikes, T* h_out,
-                    T* h_last, bool streaming) {
+                    T* h_checkpoints, T* h_last, bool streaming) {
   using V = simd::Vec<T>;
   constexpr int W = simd::kLanes<T>;
   const DsnArgs<T> a = args;
@@ -306,6 +306,10 @@ void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, 
       for (int j = 0; j < K; ++j) rows[j] = a.row(t - (K - 1) + j, n0, zeros);
       T* s_row = spikes + t * a.M + n0;
       T* h_row = h_out != nullptr ? h_out + t * a.M + n0 : nullptr;
+      // H at each tile's last step but the sequence's, for the recomputing backward (checkpoint_rows)
+      T* checkpoint = h_checkpoints != nullptr && t % kTile == kTile - 1 && t < a.T_ - 1
+                          ? h_checkpoints + (t / kTile) * a.M + n0
+                          : nullptr;
       const int64_t next = row_ahead(t, ahead, a.T_, n0, a.P, a.M, batch + 1 == b1, true);
       // exact: V_th a power of two, so H / V_th is H * (1 / V_th) exactly, and the firing's H / V_th + 1/2
       // is one FMA (a run-time choice between the two quotients kept them apart: a multiply and an add
@@ -325,6 +329,7 @@ void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, 
                                  state[s], window[K - 1]);
         state[s] = h;
         if (h_row != nullptr) put(h_row + c, h, n, streaming);
+        if (checkpoint != nullptr) simd::store(checkpoint + c, h, n);
         V q;
         if constexpr (decltype(exact)::value) {
           q = h * inv_vth;
@@ -451,34 +456,44 @@ struct BackwardStrip {
   bool streaming;  // dx far larger than the caches: store it non-temporally
 
   // Steps t1-1 down to t0 of the strip at neuron `off`; adds to the gradient sums dw and db. Always
-  // inlined, so a caller's sums and state stay in registers from one call to the next. kRecompute (the
-  // whole sequence, t0 = 0 and t1 = T <= kRecomputeSteps, no saved H): a forward sweep first recomputes
-  // each step's decay terms and H_t into a stash (L1) that the reverse steps read instead of recomputing
-  // the terms and loading H. kSteps > 0: T = kSteps known when compiled (T <= kStripMajorSteps), so the
-  // loops unroll and the stash stays in registers (in memory it cost T = 1-2 about 8 cycles a step).
+  // inlined, so a caller's sums and state stay in registers from one call to the next. kRecompute (no
+  // saved H; t1 - t0 <= kTile, t0 a multiple of kTile): a forward sweep from H_{t0-1} (h0, or the
+  // checkpoint the forward wrote) first recomputes each step's decay terms and H_t into a stash (L1)
+  // that the reverse steps read instead of recomputing the terms and loading H. kSteps > 0: T = kSteps
+  // known when compiled (T <= kStripMajorSteps), so the loops unroll and the stash stays in registers
+  // (in memory it cost T = 1-2 about 8 cycles a step).
   template <bool kRecompute, int kSteps = 0>
   __attribute__((always_inline)) inline void run(const StripParams<T, K>& p, int64_t off, int n, int64_t first,
                                                  int64_t end, BackwardState<T, K>& st, V* dw, V& db,
                                                  const NextUnit& next) const {
     const int64_t t0 = kSteps > 0 ? 0 : first, t1 = kSteps > 0 ? kSteps : end;
     const ReverseScalars<T> scalars(a);
-    const V h_start = a.h0 != nullptr ? simd::load(a.h0 + off, n) : V{};  // H_{-1} (kRecompute: t0 = 0)
-    StepStash<T> stash[kRecompute ? (kSteps > 0 ? kSteps : kRecomputeSteps) : 1];
+    // H_{t0-1}: h0 (or zeros) before the first step; recomputing, the checkpoint at t0 - 1
+    const V h_start = t0 > 0 && kRecompute ? simd::load(g.h_checkpoints + (t0 / kTile - 1) * a.M + off, n)
+                      : a.h0 != nullptr    ? simd::load(a.h0 + off, n)
+                                           : V{};
+    StepStash<T> stash[kRecompute ? (kSteps > 0 ? kSteps : kTile) : 1];  // stash[t - t0]
     if constexpr (kRecompute) {
+      // the checkpoint the next unit starts from (its steps start at next.lo), one line far from the rest
+      // ([16384, 8, 128] backward 10.3 -> 9.75 ms)
+      if (next.hi > next.lo && next.lo > 0) {
+        __builtin_prefetch(g.h_checkpoints + (next.lo / kTile - 1) * a.M + off + next.cols, 0, 3);
+      }
       V window[K];  // window[j] = x_{t-(K-1)+j}, shifted down each step
-      for (int j = 1; j < K; ++j) window[j] = input_row(a, -K + j, off, n);
+      for (int j = 1; j < K; ++j) window[j] = input_row(a, t0 - K + j, off, n);
       V h = h_start;
-      for (int64_t t = 0; t < t1; ++t) {
+      for (int64_t t = t0; t < t1; ++t) {
         for (int j = 0; j < K - 1; ++j) window[j] = window[j + 1];
         window[K - 1] = input_row(a, t, off, n);
-        stash[t].decay = step_decay<T, K, kPower>(p.w, window, p.b, scalars.min_sigmoid, scalars.inv_tau);
-        h = strip_update(stash[t].decay, h, window[K - 1]);
-        stash[t].h = h;
+        StepStash<T>& kept = stash[t - t0];
+        kept.decay = step_decay<T, K, kPower>(p.w, window, p.b, scalars.min_sigmoid, scalars.inv_tau);
+        h = strip_update(kept.decay, h, window[K - 1]);
+        kept.h = h;
       }
     }
     V window[K];  // window[j] = x_{t-(K-1)+j}; window[0] is loaded each step
     for (int j = 1; j < K; ++j) window[j] = input_row(a, t1 - 1 - (K - 1) + j, off, n);
-    V h_t = kRecompute ? stash[t1 - 1].h : simd::load(g.h + (t1 - 1) * a.M + off, n);
+    V h_t = kRecompute ? stash[t1 - 1 - t0].h : simd::load(g.h + (t1 - 1) * a.M + off, n);
     V dn = st.d_next, an = st.alpha_next, future[K > 1 ? K - 1 : 1];
     for (int m = 0; m < K - 1; ++m) future[m] = st.later[m];
     // Locals, not the caller's arrays or a's fields: the compiler cannot prove the dx stores leave those
@@ -487,12 +502,14 @@ struct BackwardStrip {
     V dw_sum[K], db_sum = db;
     for (int j = 0; j < K; ++j) dw_sum[j] = dw[j];
     for (int64_t t = t1 - 1; t >= t0; --t) {
-      // what the next unit reads at its matching step: x_{t-(K-1)} and H_{t-1} (its sweep: x_t), dS_t; dx_t
+      // what the next unit reads at its matching step: x_{t-(K-1)} and H_{t-1}, dS_t; dx_t. Recomputing,
+      // its sweep reads x first, from its first step up: x at the mirrored step, first steps first
+      // (in the order of this reverse pass, the sweep's first rows came last: [16384, 8, 128] backward
+      // 9.75 -> 9.5 ms, against 8.6 from a saved H)
+      if (kRecompute && next.has(t0 + t1 - 1 - t)) __builtin_prefetch(a.x + next.index(t0 + t1 - 1 - t, off, a.M), 0, 3);
       if (next.has(t)) {
         const int64_t at = next.index(t, off, a.M);
-        if (kRecompute) {
-          __builtin_prefetch(a.x + at, 0, 3);
-        } else {
+        if (!kRecompute) {
           if (at >= (K - 1) * a.M) __builtin_prefetch(a.x + at - (K - 1) * a.M, 0, 3);
           if (at >= a.M) __builtin_prefetch(g.h + at - a.M, 0, 3);
         }
@@ -503,8 +520,8 @@ struct BackwardStrip {
       V h_prev;
       StepDecay<T> decay;
       if constexpr (kRecompute) {
-        h_prev = t > 0 ? stash[t - 1].h : h_start;
-        decay = stash[t].decay;
+        h_prev = t > t0 ? stash[t - 1 - t0].h : h_start;
+        decay = stash[t - t0].decay;
       } else {
         h_prev = t > 0 ? simd::load(g.h + (t - 1) * a.M + off, n) : h_start;
         decay = step_decay<T, K, kPower>(p.w, window, p.b, scalars.min_sigmoid, scalars.inv_tau);
@@ -553,82 +570,96 @@ __attribute__((noinline)) void backward_rows(const DsnArgs<T>& args, const Backw
   BackwardState<T, K> state[kBlock / W];
   const ReverseScalars<T> scalars(a);
   const int64_t ahead = rows_ahead(strips);
-  // kRecompute: each batch row's forward sweep keeps every step's decay terms and H here, [T][strips]
-  // (up to 32 x 16 x 256 bytes: L2), for its reverse pass
+  // kRecompute: the reverse pass runs a tile of kTile steps at a time, from the last; before each, a
+  // forward sweep from the H the tile starts after (h0, or the forward's checkpoint) keeps every step's
+  // decay terms and H here, [kTile][strips] (up to 32 x 16 x 256 bytes: L2). Saved H: one tile of T.
+  const int64_t span = kRecompute ? kTile : std::max<int64_t>(a.T_, 1);
+  const int64_t last_tile_start = a.T_ > 0 ? (a.T_ - 1) / span * span : 0;
   static thread_local std::vector<StepStash<T>> stash;
-  if (kRecompute && static_cast<int64_t>(stash.size()) < a.T_ * strips) stash.resize(a.T_ * strips);
+  if (kRecompute && static_cast<int64_t>(stash.size()) < kTile * strips) stash.resize(kTile * strips);
   for (int64_t batch = b0; batch < b1; ++batch) {
     const int64_t n0 = batch * a.P + r0;
     for (int64_t s = 0; s < strips; ++s) state[s] = BackwardState<T, K>::start(g, n0 + s * W, lanes(s));
     const T* h0_row = a.h0 != nullptr ? a.h0 + n0 : zeros;
-    if constexpr (kRecompute) {  // the forward's steps again, step by step over the strips (as forward_strips)
-      V h[kBlock / W];
-      for (int64_t s = 0; s < strips; ++s) h[s] = simd::load(h0_row + s * W, lanes(s));
-      for (int64_t t = 0; t < a.T_; ++t) {
-        const T* rows[K];
-        for (int j = 0; j < K; ++j) rows[j] = a.row(t - (K - 1) + j, n0, zeros);
-        // prefetch x ahead, and as the sweep ends the rows its reverse pass reads first: dS_t, dx_t
-        const int64_t at = t + ahead < a.T_ ? (t + ahead) * a.M + n0 : (2 * a.T_ - 1 - t - ahead) * a.M + n0;
-        const bool sweep_ahead = t + ahead < a.T_, reverse_ahead = !sweep_ahead && at >= 0;
-        StepStash<T>* out = stash.data() + t * strips;
-        for (int64_t s = 0; s < strips; ++s) {
-          const int64_t c = s * W;
-          const int n = lanes(s);
-          if (sweep_ahead) __builtin_prefetch(a.x + at + c, 0, 3);
-          if (reverse_ahead && g.grad_s != nullptr) __builtin_prefetch(g.grad_s + at + c, 0, 3);
-          if (reverse_ahead && g.dx != nullptr && !streaming) __builtin_prefetch(g.dx + at + c, 1, 3);
-          V window[K];
-          for (int j = 0; j < K; ++j) window[j] = simd::load(rows[j] + c, n);
-          out[s].decay = step_decay<T, K, kPower>(taps.w[s], window, taps.b[s], a.min_sigmoid, a.inv_tau);
-          h[s] = strip_update(out[s].decay, h[s], window[K - 1]);
-          out[s].h = h[s];
+    for (int64_t t0 = last_tile_start; t0 >= 0 && a.T_ > 0; t0 -= span) {
+      const int64_t t1 = std::min(a.T_, t0 + span);
+      // H_{t0-1} (recomputing): h0 before the first step, else the checkpoint at t0 - 1
+      const T* start_row = kRecompute && t0 > 0 ? g.h_checkpoints + (t0 / kTile - 1) * a.M + n0 : h0_row;
+      if constexpr (kRecompute) {  // the forward's steps again, step by step over the strips (as forward_strips)
+        V h[kBlock / W];
+        for (int64_t s = 0; s < strips; ++s) h[s] = simd::load(start_row + s * W, lanes(s));
+        for (int64_t t = t0; t < t1; ++t) {
+          const T* rows[K];
+          for (int j = 0; j < K; ++j) rows[j] = a.row(t - (K - 1) + j, n0, zeros);
+          // prefetch x ahead, and as the sweep ends the rows its reverse pass reads first: dS_t, dx_t
+          const bool sweep_ahead = t + ahead < t1;
+          const int64_t row = sweep_ahead ? t + ahead : 2 * t1 - 1 - t - ahead;
+          const bool reverse_ahead = !sweep_ahead && row >= t0;
+          const int64_t at = row * a.M + n0;
+          StepStash<T>* out = stash.data() + (t - t0) * strips;
+          for (int64_t s = 0; s < strips; ++s) {
+            const int64_t c = s * W;
+            const int n = lanes(s);
+            if (sweep_ahead) __builtin_prefetch(a.x + at + c, 0, 3);
+            if (reverse_ahead && g.grad_s != nullptr) __builtin_prefetch(g.grad_s + at + c, 0, 3);
+            if (reverse_ahead && g.dx != nullptr && !streaming) __builtin_prefetch(g.dx + at + c, 1, 3);
+            V window[K];
+            for (int j = 0; j < K; ++j) window[j] = simd::load(rows[j] + c, n);
+            out[s].decay = step_decay<T, K, kPower>(taps.w[s], window, taps.b[s], a.min_sigmoid, a.inv_tau);
+            h[s] = strip_update(out[s].decay, h[s], window[K - 1]);
+            out[s].h = h[s];
+          }
         }
       }
-    }
-    for (int64_t t = a.T_ - 1; t >= 0; --t) {
-      const T* rows[K];
-      for (int j = 0; j < K; ++j) rows[j] = a.row(t - (K - 1) + j, n0, zeros);
-      const T* h_row = kRecompute ? nullptr : g.h + t * a.M + n0;
-      const T* h_prev_row = kRecompute ? nullptr : (t > 0 ? g.h + (t - 1) * a.M + n0 : h0_row);
-      const StepStash<T>* kept = kRecompute ? stash.data() + t * strips : nullptr;
-      T* dx_row = g.dx != nullptr ? g.dx + t * a.M + n0 : nullptr;
-      // what the block reads at that row: x_{t-(K-1)}, H_{t-1}, dS_t; dx_t. kRecompute: dS_t and dx_t of
-      // this batch row's later rows (x is in cache from the sweep), then x_t of the next batch row's first
-      // rows, which its sweep reads first
-      const int64_t next = kRecompute ? (t >= ahead ? (t - ahead) * a.M + n0 : -1)
-                                      : row_ahead(t, ahead, a.T_, n0, a.P, a.M, batch + 1 == b1, false);
-      const int64_t next_sweep = kRecompute && t < ahead && batch + 1 < b1 && ahead - 1 - t < a.T_
-                                     ? (ahead - 1 - t) * a.M + n0 + a.P
-                                     : -1;
-      auto step = [&](int64_t s, int n) {
-        const int64_t c = s * W;
-        if (next_sweep >= 0) __builtin_prefetch(a.x + next_sweep + c, 0, 3);
-        if (next >= 0) {
-          const int64_t at = next + c;
-          if (!kRecompute && at >= (K - 1) * a.M) __builtin_prefetch(a.x + at - (K - 1) * a.M, 0, 3);
-          if (!kRecompute && at >= a.M) __builtin_prefetch(g.h + at - a.M, 0, 3);
-          if (g.grad_s != nullptr) __builtin_prefetch(g.grad_s + at, 0, 3);
-          if (g.dx != nullptr && !streaming) __builtin_prefetch(g.dx + at, 1, 3);
-        }
-        V window[K];
-        for (int j = 0; j < K; ++j) window[j] = simd::load(rows[j] + c, n);
-        V h_t, h_prev;
-        StepDecay<T> decay;
-        if constexpr (kRecompute) {
-          h_t = kept[s].h;
-          h_prev = t > 0 ? kept[s - strips].h : simd::load(h0_row + c, n);
-          decay = kept[s].decay;
-        } else {
-          h_t = simd::load(h_row + c, n);
-          h_prev = simd::load(h_prev_row + c, n);
-          decay = step_decay<T, K, kPower>(taps.w[s], window, taps.b[s], a.min_sigmoid, a.inv_tau);
-        }
-        const V dxv = reverse_step<T, K, kSlope>(g, scalars, t * a.M + n0 + c, n, taps.w[s], decay, window, h_t, h_prev,
-                                                 state[s].d_next, state[s].alpha_next, state[s].later, dw[s], db[s]);
-        if (dx_row != nullptr) put(dx_row + c, dxv, n, streaming);
-      };
-      for (int64_t s = 0; s < full; ++s) step(s, W);
-      if (tail > 0) step(full, tail);
+      // recomputing, the rows the next sweep reads first: the previous tile's, or the next batch row's last
+      const int64_t sweep_next = t0 > 0 ? t0 - kTile : (batch + 1 < b1 ? last_tile_start : -1);
+      const int64_t sweep_next_at = t0 > 0 ? n0 : n0 + a.P;
+      for (int64_t t = t1 - 1; t >= t0; --t) {
+        const T* rows[K];
+        for (int j = 0; j < K; ++j) rows[j] = a.row(t - (K - 1) + j, n0, zeros);
+        const T* h_row = kRecompute ? nullptr : g.h + t * a.M + n0;
+        const T* h_prev_row = kRecompute ? nullptr : (t > 0 ? g.h + (t - 1) * a.M + n0 : h0_row);
+        const StepStash<T>* kept = kRecompute ? stash.data() + (t - t0) * strips : nullptr;
+        T* dx_row = g.dx != nullptr ? g.dx + t * a.M + n0 : nullptr;
+        // what the block reads at that row: x_{t-(K-1)}, H_{t-1}, dS_t; dx_t. kRecompute: dS_t and dx_t of
+        // this tile's later rows (x is in cache from the sweep), then x of the rows the next sweep reads first
+        const int64_t next = kRecompute ? (t - ahead >= t0 ? (t - ahead) * a.M + n0 : -1)
+                                        : row_ahead(t, ahead, a.T_, n0, a.P, a.M, batch + 1 == b1, false);
+        const int64_t sweep_row = sweep_next + (ahead - 1 - (t - t0));
+        const int64_t next_sweep = kRecompute && t - t0 < ahead && sweep_next >= 0 && sweep_row < a.T_
+                                       ? sweep_row * a.M + sweep_next_at
+                                       : -1;
+        auto step = [&](int64_t s, int n) {
+          const int64_t c = s * W;
+          if (next_sweep >= 0) __builtin_prefetch(a.x + next_sweep + c, 0, 3);
+          if (next >= 0) {
+            const int64_t at = next + c;
+            if (!kRecompute && at >= (K - 1) * a.M) __builtin_prefetch(a.x + at - (K - 1) * a.M, 0, 3);
+            if (!kRecompute && at >= a.M) __builtin_prefetch(g.h + at - a.M, 0, 3);
+            if (g.grad_s != nullptr) __builtin_prefetch(g.grad_s + at, 0, 3);
+            if (g.dx != nullptr && !streaming) __builtin_prefetch(g.dx + at, 1, 3);
+          }
+          V window[K];
+          for (int j = 0; j < K; ++j) window[j] = simd::load(rows[j] + c, n);
+          V h_t, h_prev;
+          StepDecay<T> decay;
+          if constexpr (kRecompute) {
+            h_t = kept[s].h;
+            h_prev = t > t0 ? kept[s - strips].h : simd::load(start_row + c, n);
+            decay = kept[s].decay;
+          } else {
+            h_t = simd::load(h_row + c, n);
+            h_prev = simd::load(h_prev_row + c, n);
+            decay = step_decay<T, K, kPower>(taps.w[s], window, taps.b[s], a.min_sigmoid, a.inv_tau);
+          }
+          const V dxv = reverse_step<T, K, kSlope>(g, scalars, t * a.M + n0 + c, n, taps.w[s], decay, window, h_t,
+                                                   h_prev, state[s].d_next, state[s].alpha_next, state[s].later,
+                                                   dw[s], db[s]);
+          if (dx_row != nullptr) put(dx_row + c, dxv, n, streaming);
+        };
+        for (int64_t s = 0; s < full; ++s) step(s, W);
+        if (tail > 0) step(full, tail);
+      }
     }
     for (int64_t s = 0; s < strips; ++s) {
       finish_strip<T, K>(a, g, taps.w[s], n0 + s * W, lanes(s), state[s].d_next, state[s].alpha_next,

@@ -116,14 +116,15 @@ inline std::vector<double> strip_timing(int64_t steps, int64_t batch, int64_t ch
   a.surrogate_alpha = 4;
   BackwardArgs<float> g;
   g.grad_s = grad_s.data();
-  const bool recompute = steps <= recompute_steps();  // as the op runs it: no H saved, the backward recomputes it
+  const bool recompute = recompute_h();  // as the op runs it: H checkpoints saved, the backward recomputes H
   g.h = recompute ? nullptr : h.data();
+  g.h_checkpoints = recompute && checkpoint_rows(steps) > 0 ? h.data() : nullptr;  // h has room for them
   g.dx = dx.data();
   std::vector<float> dw(4 * kBlock), db(kBlock);
   auto forward = [&] {
     for (int64_t r0 = 0; r0 < P; r0 += kBlock) {
-      forward_strips<float, 4, 4, false>(a, r0, kBlock, 0, batch, spikes.data(), g.h == nullptr ? nullptr : h.data(),
-                                         h_last.data(), false);
+      forward_strips<float, 4, 4, false>(a, r0, kBlock, 0, batch, spikes.data(), recompute ? nullptr : h.data(),
+                                         recompute ? h.data() : nullptr, h_last.data(), false);
     }
   };
   const bool by_rows = backward_by_rows(M * int64_t{4}, P * int64_t{4}, steps);  // as the op decides
