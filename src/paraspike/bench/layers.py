@@ -12,7 +12,7 @@ Models are timed interleaved (each round runs every model once; medians over the
 spell of a shared machine does not fall on one model alone. Each time is reported as a ratio to the
 DSN and as a multiple of the memory-traffic floor: the bytes a DSN layer must move, 28 per
 neuron-step (forward: read x, write spikes and H; backward: read the spike gradient, x and H, write
-dx; the DSN's fused CPU kernel recomputes H up to T = 32 and moves 20 of them, but the floor keeps
+dx; the DSN's fused CPU kernel recomputes H and moves about 20 of them, but the floor keeps
 the count of a layer that saves H, as the speed issue set it), over the copy bandwidth measured in the
 same run by a copy that moves as many bytes (a buffer
 of 3.5 floats per neuron-step, read and written: a smaller buffer would stay in cache and copy faster

@@ -1,8 +1,9 @@
 """Recomputed against saved membrane potentials: what the fused CPU kernel's default costs and saves.
 
-Up to ``T = 32`` (``k <= 4`` taps) the kernel's backward recomputes ``H`` from ``x`` instead of
-reading it saved, so the forward writes no ``H`` and autograd keeps ``x`` alone;
-``PARASPIKE_RECOMPUTE_H=0`` restores the saved ``H``. This times one DSN layer forward +
+With ``k <= 4`` taps the kernel's backward recomputes ``H`` from ``x`` instead of reading it saved,
+a 32-step tile at a time from the ``H`` the forward kept at each tile's last step, so the forward
+writes and autograd keeps one ``H`` row per 32 steps (none up to 32); ``PARASPIKE_RECOMPUTE_H=0``
+restores the saved ``H``. This times one DSN layer forward +
 backward both ways in one process, the two modes alternated every round (the variable is read on
 every call), each run after a copy of 48 MiB that evicts the layer's tensors from the caches (as the
 other models of the layer suite do between its runs), and counts the bytes autograd saves for the

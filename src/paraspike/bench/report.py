@@ -147,8 +147,9 @@ def _recompute_section(result: dict | None) -> list[str]:
         "",
         f"`{result['command']}`, run {result['date']}, {result['threads']} threads "
         "([json](../results/bench_recompute_cpu.json)): one default DSN layer, forward + backward, with the "
-        "kernel's default (up to T = 32 the backward recomputes `H` from `x`; the forward writes no `H`, autograd "
-        "saves `x` alone) and with `PARASPIKE_RECOMPUTE_H=0` (`H` written, saved and read), the two alternated "
+        "kernel's default (the backward recomputes `H` from `x`, a 32-step tile at a time; the forward writes and "
+        "autograd saves one `H` row per 32 steps, none up to 32) and with `PARASPIKE_RECOMPUTE_H=0` (`H` written, "
+        "saved and read), the two alternated "
         f"every round, medians of {result['rounds']} rounds, the caches evicted before each run by a 48 MiB copy; "
         "MiB: what autograd saves for the backward.",
         "",
@@ -337,8 +338,8 @@ def write_benchmarks_page(results: Path = RESULTS, path: Path = Path("docs/bench
             "once; medians over the rounds). Cells: time (relative to the DSN-int; above 1 = slower than the DSN) "
             f"[multiple of the memory-traffic floor: {result['floor_bytes_per_neuron_step']} bytes per neuron-step "
             "over the bandwidth of a copy moving as many bytes, measured in the same run; the count of a layer "
-            "that saves its potentials `H`, as the speed issue set it: up to T = 32 the DSN recomputes `H` and moves "
-            "20 of those bytes]."
+            "that saves its potentials `H`, as the speed issue set it: the DSN recomputes `H` and moves about 20 of "
+            "those bytes]."
             + (
                 f" *Kernel loops alone*: {KERNEL_LOOPS_NOTE}"
                 if any("kernel_loops_s" in r for r in result["rows"])

@@ -10,10 +10,11 @@ oldest), one sequential pass per block of neurons computes::
 
 and one reverse pass computes the gradients of ``x``, ``history``, ``h0``, ``weight`` and ``bias``
 (spec section 3 plus the chain rule through the conv: ``dx_t`` gathers the ``k`` logits that read
-``x_t``). Saved for backward: the input and the small parameters, and ``H`` only beyond 32 steps (up to
-32, with ``k <= 4`` taps, the reverse pass first recomputes ``H`` and the decays from ``x``; beyond, it
-recomputes the logits and decays and reads ``H``; ``PARASPIKE_RECOMPUTE_STEPS=n`` lowers the 32, 0 always
-saves ``H``). ``H`` is written only when returned (``store_h``) or saved.
+``x_t``). Saved for backward: the input, the small parameters and, with ``k <= 4`` taps, ``H`` at each
+32-step tile's last step but the sequence's (none up to 32 steps): the reverse pass recomputes ``H`` and
+the decays from ``x``, a tile at a time from those checkpoints. With ``k > 4`` taps, or
+``PARASPIKE_RECOMPUTE_H=0``, ``H`` is saved whole and the logits and decays are recomputed. ``H`` is
+written whole only when returned (``store_h``) or saved.
 
 The op is ``torch.ops.paraspike.dsn_cpu`` (:mod:`paraspike.kernels.cpu`): one dispatcher call each way,
 autograd in C++, a fake implementation for ``torch.compile``/``torch.export``. It is the same function

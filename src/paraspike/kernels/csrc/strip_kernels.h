@@ -16,8 +16,9 @@
 //   row, so each step prefetches the lines the next strip (or tile) touches at its matching step
 //   (NextUnit), and where rows lie far apart (each on its own page) that is not enough.
 // Both compute the same operations in the same order per neuron, so their results are identical.
-// Up to kRecomputeSteps steps the backward is given no H: each reverse pass first runs the forward's
-// steps again (the same step_decay and strip_update), keeping every step's decay terms and H for it.
+// The backward is given no H but its checkpoints (one per kTile steps): each tile's reverse pass first
+// runs the forward's steps again (the same step_decay and strip_update), keeping every step's decay
+// terms and H for it.
 // Outputs from half the last-level cache up are stored non-temporally (no read for ownership).
 #pragma once
 
@@ -728,7 +729,7 @@ __attribute__((noinline)) void backward_over_batch_rows(const DsnArgs<T>& args, 
   if (streaming) simd::fence_streaming_stores();
 }
 
-// backward_strips for a saved H (kRecompute false) or none (T <= kRecomputeSteps): see there.
+// backward_strips for a saved H (kRecompute false) or its checkpoints (kRecompute): see there.
 template <typename T, int K, int kPower, int64_t kSlope, bool kRecompute>
 void backward_strips_with(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64_t r0, int64_t nb, int64_t b0,
                           int64_t b1, T* __restrict dw_out, T* __restrict db_out, bool streaming, bool by_rows) {
@@ -785,8 +786,8 @@ void backward_strips_with(const DsnArgs<T>& args, const BackwardArgs<T>& grads, 
 // One group: the block of nb neurons at row offset r0, for batch rows [b0, b1); adds the group's
 // weight and bias gradients to dw_out [K][kBlock] and db_out [kBlock] (lane order). Up to
 // kStripMajorSteps steps, strip by strip over the batch rows; else step by step (backward_rows) when
-// `by_rows`, or strip by strip in tiles of kTile steps. With no saved H (grads.h null, T <=
-// kRecomputeSteps: one tile) each reverse pass first recomputes it.
+// `by_rows`, or strip by strip in tiles of kTile steps. With no saved H (grads.h null) each tile's
+// reverse pass first recomputes it from the checkpoint before the tile (grads.h_checkpoints) or h0.
 template <typename T, int K, int kPower, int64_t kSlope>
 void backward_strips(const DsnArgs<T>& args, const BackwardArgs<T>& grads, int64_t r0, int64_t nb, int64_t b0,
                      int64_t b1, T* __restrict dw_out, T* __restrict db_out, bool streaming, bool by_rows) {
