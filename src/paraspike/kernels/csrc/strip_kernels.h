@@ -41,6 +41,9 @@ constexpr int64_t kStripMajorSteps = 2;  // backward up to this T: strip by stri
 // those: the layer moves about 20 bytes per neuron-step, not 28, and keeps about half the memory for the
 // backward. The number of checkpoints of a T-step layer:
 inline int64_t checkpoint_rows(int64_t steps) { return steps > 0 ? (steps - 1) / kTile : 0; }
+// The checkpoint row holding H_t, for t = kTile - 1 (mod kTile): the forward writes it, and a tile
+// starting at t0 > 0 reads it as checkpoint_row(t0 - 1).
+inline int64_t checkpoint_row(int64_t t) { return t / kTile; }
 // Whether the backward recomputes H (the default) or reads it saved: PARASPIKE_RECOMPUTE_H=0 saves it
 // (tests and the before/after benchmarks compare the two with it).
 inline bool recompute_h() {
@@ -309,7 +312,7 @@ void forward_strips(const DsnArgs<T>& args, int64_t r0, int64_t nb, int64_t b0, 
       T* h_row = h_out != nullptr ? h_out + t * a.M + n0 : nullptr;
       // H at each tile's last step but the sequence's, for the recomputing backward (checkpoint_rows)
       T* checkpoint = h_checkpoints != nullptr && t % kTile == kTile - 1 && t < a.T_ - 1
-                          ? h_checkpoints + (t / kTile) * a.M + n0
+                          ? h_checkpoints + checkpoint_row(t) * a.M + n0
                           : nullptr;
       const int64_t next = row_ahead(t, ahead, a.T_, n0, a.P, a.M, batch + 1 == b1, true);
       // exact: V_th a power of two, so H / V_th is H * (1 / V_th) exactly, and the firing's H / V_th + 1/2
@@ -470,7 +473,7 @@ struct BackwardStrip {
     const int64_t t0 = kSteps > 0 ? 0 : first, t1 = kSteps > 0 ? kSteps : end;
     const ReverseScalars<T> scalars(a);
     // H_{t0-1}: h0 (or zeros) before the first step; recomputing, the checkpoint at t0 - 1
-    const V h_start = t0 > 0 && kRecompute ? simd::load(g.h_checkpoints + (t0 / kTile - 1) * a.M + off, n)
+    const V h_start = t0 > 0 && kRecompute ? simd::load(g.h_checkpoints + checkpoint_row(t0 - 1) * a.M + off, n)
                       : a.h0 != nullptr    ? simd::load(a.h0 + off, n)
                                            : V{};
     StepStash<T> stash[kRecompute ? (kSteps > 0 ? kSteps : kTile) : 1];  // stash[t - t0]
@@ -478,7 +481,7 @@ struct BackwardStrip {
       // the checkpoint the next unit starts from (its steps start at next.lo), one line far from the rest
       // ([16384, 8, 128] backward 10.3 -> 9.75 ms)
       if (next.hi > next.lo && next.lo > 0) {
-        __builtin_prefetch(g.h_checkpoints + (next.lo / kTile - 1) * a.M + off + next.cols, 0, 3);
+        __builtin_prefetch(g.h_checkpoints + checkpoint_row(next.lo - 1) * a.M + off + next.cols, 0, 3);
       }
       V window[K];  // window[j] = x_{t-(K-1)+j}, shifted down each step
       for (int j = 1; j < K; ++j) window[j] = input_row(a, t0 - K + j, off, n);
@@ -507,7 +510,8 @@ struct BackwardStrip {
       // its sweep reads x first, from its first step up: x at the mirrored step, first steps first
       // (in the order of this reverse pass, the sweep's first rows came last: [16384, 8, 128] backward
       // 9.75 -> 9.5 ms, against 8.6 from a saved H)
-      if (kRecompute && next.has(t0 + t1 - 1 - t)) __builtin_prefetch(a.x + next.index(t0 + t1 - 1 - t, off, a.M), 0, 3);
+      const int64_t mirrored = t0 + t1 - 1 - t;
+      if (kRecompute && next.has(mirrored)) __builtin_prefetch(a.x + next.index(mirrored, off, a.M), 0, 3);
       if (next.has(t)) {
         const int64_t at = next.index(t, off, a.M);
         if (!kRecompute) {
@@ -585,7 +589,7 @@ __attribute__((noinline)) void backward_rows(const DsnArgs<T>& args, const Backw
     for (int64_t t0 = last_tile_start; t0 >= 0 && a.T_ > 0; t0 -= span) {
       const int64_t t1 = std::min(a.T_, t0 + span);
       // H_{t0-1} (recomputing): h0 before the first step, else the checkpoint at t0 - 1
-      const T* start_row = kRecompute && t0 > 0 ? g.h_checkpoints + (t0 / kTile - 1) * a.M + n0 : h0_row;
+      const T* start_row = kRecompute && t0 > 0 ? g.h_checkpoints + checkpoint_row(t0 - 1) * a.M + n0 : h0_row;
       if constexpr (kRecompute) {  // the forward's steps again, step by step over the strips (as forward_strips)
         V h[kBlock / W];
         for (int64_t s = 0; s < strips; ++s) h[s] = simd::load(start_row + s * W, lanes(s));
