@@ -130,6 +130,17 @@ def save_record(out: Path, filename: str, record: dict[str, object]) -> Path:
     return path
 
 
+def cpu_kernel_missing() -> bool:
+    """Whether the fused CPU kernel cannot run here; if so, says why on stderr (a benchmark of the
+    kernel then has nothing to measure)."""
+    from paraspike.kernels.cpu import cpu_kernel_unavailable_reason
+
+    reason = cpu_kernel_unavailable_reason(torch.device("cpu"))
+    if reason is not None:
+        print(f"the fused CPU kernel is unavailable here ({reason}); nothing to measure", file=sys.stderr)
+    return reason is not None
+
+
 @contextmanager
 def threads_set_to(count: int) -> Iterator[None]:
     """Run the block with ``torch.set_num_threads(count)``, then restore the previous count."""

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
-from paraspike.bench.common import program_record, save_record, threads_set_to
+from paraspike.bench.common import cpu_kernel_missing, program_record, save_record, threads_set_to
 
 __all__ = ["time_module_and_op", "main"]
 
@@ -75,11 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=500, help="calls per round")
     parser.add_argument("--out", type=Path, default=None, help="folder for module_overhead_cpu.json")
     args = parser.parse_args(argv)
-    from paraspike.kernels.cpu import cpu_kernel_unavailable_reason
-
-    reason = cpu_kernel_unavailable_reason(torch.device("cpu"))
-    if reason is not None:
-        print(f"the fused CPU kernel is unavailable here ({reason}); nothing to measure", file=sys.stderr)
+    if cpu_kernel_missing():
         return 1
     shapes = [tuple(int(v) for v in text.split(",")) for text in args.shapes]
     for text, shape in zip(args.shapes, shapes, strict=True):

@@ -20,14 +20,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from paraspike.bench.common import program_record, save_record
+from paraspike.bench.common import cpu_kernel_missing, program_record, save_record
+from paraspike.bench.timing import _forward_backward
 
 __all__ = ["MODES", "network_saved_mebibytes", "saved_mebibytes", "time_modes", "main"]
 
@@ -50,32 +50,9 @@ def recompute_h_set_to(setting: str) -> Iterator[None]:
             os.environ["PARASPIKE_RECOMPUTE_H"] = before
 
 
-def saved_mebibytes(neuron: torch.nn.Module, x: torch.Tensor) -> float:
-    """MiB that autograd saves for the backward of one forward of ``neuron`` on ``x``."""
-    sizes: list[int] = []
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        sizes.append(tensor.numel() * tensor.element_size())
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        neuron.reset()
-        neuron(x)
-    return sum(sizes) / 2**20
-
-
-def network_saved_mebibytes(network: str) -> float:
-    """MiB of distinct storages that autograd saves for one forward of the spiking VGG
-    ``NETWORKS[network]`` (:mod:`paraspike.bench.networks`) with DSN neurons, under the current
-    ``PARASPIKE_RECOMPUTE_H``."""
-    from paraspike.bench.networks import NETWORKS
-    from paraspike.models import SpikingVGG
-    from paraspike.neurons import reset_net
-
-    shape = NETWORKS[network]
-    torch.manual_seed(0)
-    model = SpikingVGG(shape.channels, shape.size, shape.steps, shape.classes, "dsn", widths=shape.widths)
-    x = torch.rand(shape.batch, shape.steps, shape.channels, shape.size, shape.size)
+def _saved_mebibytes(forward: Callable[[], object]) -> float:
+    """MiB of the distinct storages that autograd saves for the backward of ``forward()`` (a tensor
+    saved by two operations counts once)."""
     storages: dict[int, int] = {}
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
@@ -84,9 +61,37 @@ def network_saved_mebibytes(network: str) -> float:
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        reset_net(model)
-        model(x)
+        forward()
     return sum(storages.values()) / 2**20
+
+
+def saved_mebibytes(neuron: torch.nn.Module, x: torch.Tensor) -> float:
+    """MiB that autograd saves for the backward of one forward of ``neuron`` on ``x`` from a reset state."""
+
+    def forward() -> torch.Tensor:
+        neuron.reset()
+        return neuron(x)
+
+    return _saved_mebibytes(forward)
+
+
+def network_saved_mebibytes(network: str) -> float:
+    """MiB that autograd saves for one forward of the spiking VGG ``NETWORKS[network]``
+    (:mod:`paraspike.bench.networks`) with DSN neurons, under the current ``PARASPIKE_RECOMPUTE_H``."""
+    from paraspike.bench.networks import NETWORKS
+    from paraspike.models import SpikingVGG
+    from paraspike.neurons import reset_net
+
+    shape = NETWORKS[network]
+    torch.manual_seed(0)
+    model = SpikingVGG(shape.channels, shape.size, shape.steps, shape.classes, "dsn", widths=shape.widths)
+    x = torch.rand(shape.batch, shape.steps, shape.channels, shape.size, shape.size)
+
+    def forward() -> torch.Tensor:
+        reset_net(model)
+        return model(x)
+
+    return _saved_mebibytes(forward)
 
 
 def time_modes(shape: tuple[int, ...], rounds: int, seed: int = 0) -> dict[str, dict[str, float]]:
@@ -102,14 +107,8 @@ def time_modes(shape: tuple[int, ...], rounds: int, seed: int = 0) -> dict[str, 
     target = torch.empty_like(source)
 
     def run() -> tuple[float, float]:
-        target.copy_(source)
-        neuron.reset()
-        x.grad = None
-        start = time.perf_counter()
-        out = neuron(x)
-        middle = time.perf_counter()
-        out.backward(grad)
-        return middle - start, time.perf_counter() - middle
+        target.copy_(source)  # evicts the layer's tensors from the caches
+        return _forward_backward(neuron, x, grad, torch.device("cpu"))
 
     result: dict[str, dict[str, float]] = {}
     times: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
@@ -140,11 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for bench_recompute_cpu.json")
     args = parser.parse_args(argv)
-    from paraspike.kernels.cpu import cpu_kernel_unavailable_reason
-
-    reason = cpu_kernel_unavailable_reason(torch.device("cpu"))
-    if reason is not None:
-        print(f"the fused CPU kernel is unavailable here ({reason}): nothing to compare")
+    if cpu_kernel_missing():
         return 1
     rows = []
     print(
